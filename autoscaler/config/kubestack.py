@@ -1,0 +1,111 @@
+"""Translate a KubeStack (2015) config into the current format, warning about inline secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoscaler.config.yamlpos import Path
+
+KUBESTACK_KEYS = frozenset({"jenkins", "kubernetes", "image"})
+_TYPE_NAMES = {"jenkins_queue": "jenkins-queue"}
+
+
+def is_kubestack(data: dict[str, Any]) -> bool:
+    """A KubeStack config has a top-level ``jenkins`` section (and no ``controllers``)."""
+    return "jenkins" in data and "controllers" not in data
+
+
+def translate(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Path, str]], dict[Path, Path]]:
+    """Return the new-format dict, the warnings (path, message) and a map new path -> old path,
+    so errors in the translated config still point at the user's lines."""
+    out: dict[str, Any] = {}
+    warnings: list[tuple[Path, str]] = []
+    origin: dict[Path, Path] = {}
+    known = {"jenkins", "kubernetes", "image", "demand-listeners", "destroy-listeners", "labels"}
+    for key in data:
+        if key not in known:
+            out[key] = data[key]  # let the core model report it (or accept a new-format key)
+            origin[(key,)] = (key,)
+
+    jenkins = data.get("jenkins")
+    if isinstance(jenkins, dict):
+        controller: dict[str, Any] = {"name": "main"}
+        renames = {"external_url": "url", "url": "url", "internal_url": "agent-url", "user": "user"}
+        for old, new in renames.items():
+            if old in jenkins:
+                controller[new] = jenkins[old]
+                origin[("controllers", 0, new)] = ("jenkins", old)
+        for key in jenkins:
+            if key not in renames and key != "pass":
+                controller[key] = jenkins[key]
+                origin[("controllers", 0, key)] = ("jenkins", key)
+        if "pass" in jenkins:
+            controller["token"] = jenkins["pass"]
+            origin[("controllers", 0, "token")] = ("jenkins", "pass")
+            warnings.append(
+                (("jenkins", "pass"), "inline Jenkins password; move it to a file and use "
+                 "controllers[].token-file (readable only by the daemon)")
+            )
+        out["controllers"] = [controller]
+        origin[("controllers",)] = ("jenkins",)
+        origin[("controllers", 0)] = ("jenkins",)
+    else:
+        out["controllers"] = jenkins
+
+    kube = data.get("kubernetes")
+    if isinstance(kube, dict):
+        driver: dict[str, Any] = {"type": "kubernetes"}
+        for key, value in kube.items():
+            new = key.replace("_", "-")
+            driver[new] = value
+            origin[("driver", new)] = ("kubernetes", key)
+        if "api_key" in kube:
+            warnings.append(
+                (("kubernetes", "api_key"), "inline Kubernetes API key; use a kubeconfig file "
+                 "or the in-cluster service account instead")
+            )
+        out["driver"] = driver
+        origin[("driver",)] = ("kubernetes",)
+
+    for section in ("demand-listeners", "destroy-listeners"):
+        entries = data.get(section)
+        if not isinstance(entries, list):
+            if entries is not None:
+                out[section] = entries
+            continue
+        new_entries = []
+        for i, entry in enumerate(entries):
+            origin[(section, i)] = (section, i)
+            if not isinstance(entry, dict):
+                new_entries.append(entry)
+                continue
+            new = {k: v for k, v in entry.items()}
+            for k in entry:
+                origin[(section, i, k)] = (section, i, k)
+            kind = new.get("type")
+            if isinstance(kind, str):
+                new["type"] = _TYPE_NAMES.get(kind, kind)
+            if new.get("type") == "zmq" and "host" in new:
+                host, port = new.pop("host"), new.pop("port", 8888)
+                new["endpoints"] = [f"tcp://{host}:{port}"]
+                origin[(section, i, "endpoints")] = (section, i, "host")
+            new_entries.append(new)
+        out[section] = new_entries
+
+    image = data.get("image")
+    labels = data.get("labels")
+    if isinstance(labels, list):
+        new_labels = []
+        for i, lab in enumerate(labels):
+            origin[("labels", i)] = ("labels", i)
+            if isinstance(lab, dict):
+                lab = dict(lab)
+                for k in lab:
+                    origin[("labels", i, k)] = ("labels", i, k)
+                if image is not None and "image" not in lab:
+                    lab["image"] = image
+            new_labels.append(lab)
+        out["labels"] = new_labels
+    elif labels is not None:
+        out["labels"] = labels
+    return out, warnings, origin
