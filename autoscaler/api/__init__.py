@@ -1,0 +1,1 @@
+"""The HTTP API (JSON for the CLI, Prometheus text for /metrics)."""

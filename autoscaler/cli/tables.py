@@ -1,0 +1,87 @@
+"""Plain text tables for the CLI (and the demo's live view), readable in 80 columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from autoscaler.config.units import format_duration
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 80,
+          shrink: int | None = None) -> str:
+    """Left-aligned columns two spaces apart; column ``shrink`` is cut to fit ``max_width``."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    total = sum(widths) + 2 * (len(widths) - 1)
+    if shrink is not None and total > max_width:
+        widths[shrink] = max(len(headers[shrink]), widths[shrink] - (total - max_width))
+    lines = []
+    for row in cells:
+        parts = []
+        for i, cell in enumerate(row):
+            text = cell if len(cell) <= widths[i] else cell[: max(1, widths[i] - 1)] + "…"
+            parts.append(text.ljust(widths[i]))
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+POOL_HEADERS = ("LABEL", "DEMAND", "REQ", "PEND", "BOOT", "READY", "BUSY", "RETIRE", "HELD", "MIN", "MAX", "NOTE")
+
+
+def pools_table(pools: list[dict[str, Any]]) -> str:
+    rows = []
+    for p in pools:
+        note = ""
+        if p.get("backoff_seconds"):
+            note = f"backoff {format_duration(p['backoff_seconds'])}"
+        elif p.get("blocked_by"):
+            note = f"capped: {p['blocked_by']}"
+        if p.get("failed"):
+            note = (note + f" failed={p['failed']}").strip()
+        rows.append((p["label"], p["demand"], p["requested"], p["pending"], p["booting"], p["ready"],
+                     p["busy"], p["retiring"], p["held"], p["min_ready"], p["max"], note))
+    return table(POOL_HEADERS, rows, shrink=11)
+
+
+def agents_table(agents: list[dict[str, Any]], *, wide: bool = False) -> str:
+    if wide:
+        headers = ("NAME", "LABEL", "STATE", "AGE", "IN-STATE", "BUILD", "CONTROLLER", "COMMENT")
+        rows = [(a["name"], a["label"], a["state"], format_duration(a["age_seconds"]),
+                 format_duration(a["in_state_seconds"]), _build(a["build"]), a["controller"], a["comment"])
+                for a in agents]
+        return table(headers, rows, max_width=200)
+    headers = ("NAME", "LABEL", "STATE", "AGE", "IN-STATE", "BUILD")
+    rows = [(a["name"], a["label"], a["state"], format_duration(a["age_seconds"]),
+             format_duration(a["in_state_seconds"]), _build(a["build"])) for a in agents]
+    return table(headers, rows, shrink=5)
+
+
+def demand_table(demand: dict[str, Any]) -> str:
+    lines = []
+    per_label = demand["per_label"]
+    lines.append(table(("LABEL", "DEMAND"), sorted(per_label.items())) if per_label else "no demand")
+    lines.append("")
+    rows = [(d["listener"], d["controller"], d["items"], d["error"] or "ok") for d in demand["listeners"]]
+    lines.append(table(("LISTENER", "CONTROLLER", "ITEMS", "STATUS"), rows, shrink=3))
+    unmatched = [i for i in demand["items"] if i["label"] is None]
+    if unmatched:
+        lines.append("")
+        lines.append("Queued work no configured label serves:")
+        lines.append(table(("KEY", "WANTS", "WHAT"), [(i["key"], i["wants"], i["what"]) for i in unmatched],
+                           shrink=2))
+    return "\n".join(lines)
+
+
+def events_table(events: list[dict[str, Any]]) -> str:
+    rows = [(e["time"][11:19] if e["time"] else "", e["kind"], e["agent"] or "-", e["message"]) for e in events]
+    return table(("TIME", "EVENT", "AGENT", "MESSAGE"), rows, shrink=3)
+
+
+def _build(url: str | None) -> str:
+    if not url:
+        return ""
+    parts = [p for p in url.rstrip("/").split("/") if p]
+    if len(parts) >= 3 and parts[-3] == "job":
+        return f"{parts[-2]}#{parts[-1]}"
+    return url

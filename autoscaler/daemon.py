@@ -1,0 +1,247 @@
+"""The daemon: builds the engine, plugins, scheduler and API from a config, and runs them.
+
+SIGTERM/SIGINT stop it cleanly and leave running agents alone (the next start adopts them);
+SIGHUP reloads the config (an invalid new config is reported and the old one kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from autoscaler.assembly import ResolvedPlugins, resolve_plugins
+from autoscaler.config.errors import ConfigError
+from autoscaler.config.loader import LoadedConfig, load_config
+from autoscaler.discovery import Registry
+from autoscaler.engine.core import Engine
+from autoscaler.engine.messages import DemandUpdate, DriverSeen, Reconcile, Reload, Stop, Tick
+from autoscaler.jenkins.client import JenkinsClient
+from autoscaler.jenkins.credentials import read_token
+from autoscaler.plugin import DemandListener, DemandUnknown, DestroyListener, Driver, PluginContext
+
+log = logging.getLogger(__name__)
+
+
+class PluginCounters:
+    """Thread-safe counters plugins bump through ``context.count``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def counter(self, plugin: str) -> Any:
+        def count(reason: str) -> None:
+            with self._lock:
+                self.counts[(plugin, reason)] += 1
+        return count
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+class Daemon:
+    def __init__(self, loaded: LoadedConfig, registry: Registry | None = None, *,
+                 dry_run: bool = False, serve_api: bool = True) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.registry = registry or Registry.discover()
+        self.plugins: ResolvedPlugins = resolve_plugins(loaded, self.registry)
+        self.dry_run = dry_run
+        self.serve_api = serve_api
+        self.counters = PluginCounters()
+        self.clients = {c.name: JenkinsClient(c) for c in self.config.controllers}
+        self.credentials = {c.name: read_token(c) for c in self.config.controllers}
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
+        self.engine = Engine(
+            self.config, self._build_driver(), self.clients, self.pool,
+            request_poll=self.poll_now, credentials=self.credentials, dry_run=dry_run,
+        )
+        self.demand_listeners: list[DemandListener] = []
+        self.destroy_listeners: list[DestroyListener] = []
+        for resolved in self.plugins.demand:
+            self.demand_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
+        for resolved in self.plugins.destroy:
+            self.destroy_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
+        self.scheduler = BackgroundScheduler(
+            executors={"default": SchedulerPool(max_workers=max(4, len(self.demand_listeners) + 2))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+        )
+        self.api: Any = None
+        self._engine_thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    def _context(self, settings: Any) -> PluginContext:
+        name = getattr(settings, "display_name", None) or getattr(settings, "type", "plugin")
+        return PluginContext(
+            config=self.config,
+            emit=self.engine_submit,
+            jenkins=self.clients,
+            log=logging.getLogger(f"autoscaler.plugin.{name}"),
+            count=self.counters.counter(name),
+        )
+
+    def engine_submit(self, message: Any) -> None:
+        self.engine.submit(message)
+
+    def _build_driver(self) -> Driver:
+        resolved = self.plugins.driver
+        driver: Driver = resolved.cls(resolved.settings, self._context(resolved.settings))
+        return driver
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Adopt what exists, then start the engine, listeners, timers and the API."""
+        self.adopt()
+        self._engine_thread = threading.Thread(target=self.engine.run, name="engine", daemon=True)
+        self._engine_thread.start()
+        for name in self.clients:
+            self.engine._refresh_computers(name)  # first look at Jenkins, before any plan
+        for listener in [*self.demand_listeners, *self.destroy_listeners]:
+            try:
+                listener.start()
+            except Exception:
+                log.exception("listener %s failed to start; continuing without it", _name(listener))
+        daemon = self.config.daemon
+        self.scheduler.add_job(self.engine.submit, "interval", args=[Tick()], seconds=daemon.tick, id="tick")
+        self.scheduler.add_job(self.engine.submit, "interval", args=[Reconcile()],
+                               seconds=daemon.reconcile_interval, id="reconcile")
+        for i, listener in enumerate(self.demand_listeners):
+            self.scheduler.add_job(self._poll, "interval", args=[listener], seconds=listener.interval,
+                                   id=f"demand-{i}", next_run_time=datetime.now())
+        self.scheduler.start()
+        if self.serve_api:
+            from autoscaler.api.server import ApiServer
+
+            self.api = ApiServer(self.config.api, self.engine, self.counters)
+            self.api.start()
+        log.info("autoscaler %s started: %d labels, %d controllers, driver %s%s",
+                 daemon.id, len(self.config.labels), len(self.config.controllers),
+                 self.config.driver.type, " (dry run)" if self.dry_run else "")
+
+    def adopt(self) -> None:
+        """List what the driver runs and hand it to the engine before anything is planned."""
+        try:
+            handles = self.engine.driver.list()
+        except Exception as exc:
+            log.error("cannot list existing agents (will retry at reconcile): %s", exc)
+            return
+        self.engine.step(DriverSeen(handles))
+        if handles:
+            log.info("adopted %d running agents", len(handles))
+
+    def _poll(self, listener: DemandListener) -> None:
+        controller = self._controller_of(listener)
+        observed_at = time.time()
+        try:
+            report = listener.poll()
+        except DemandUnknown as exc:
+            self.engine.submit(DemandUpdate(_name(listener), controller, None, str(exc)))
+            return
+        except Exception as exc:
+            log.exception("demand listener %s crashed while polling", _name(listener))
+            self.engine.submit(DemandUpdate(_name(listener), controller, None, f"{type(exc).__name__}: {exc}"))
+            return
+        self.engine.submit(DemandUpdate(_name(listener), report.controller or controller, report,
+                                        observed_at=observed_at))
+
+    def _controller_of(self, listener: DemandListener | DestroyListener) -> str:
+        return getattr(listener.settings, "controller", None) or self.config.controllers[0].name
+
+    def poll_now(self, controller: str | None) -> None:
+        """Poll the demand listeners of ``controller`` (all, if None) right away."""
+        for i, listener in enumerate(self.demand_listeners):
+            if controller is None or self._controller_of(listener) == controller:
+                job = self.scheduler.get_job(f"demand-{i}")
+                if job is not None:
+                    job.modify(next_run_time=datetime.now())
+
+    def run_forever(self) -> int:
+        """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+        self.start()
+        while not self._stop.is_set():
+            self._stop.wait(0.5)
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+        self.stop()
+        return 0
+
+    def reload(self) -> bool:
+        """Re-read the config file. Listener, driver and controller changes need a restart."""
+        try:
+            loaded = load_config(self.loaded.file)
+            resolve_plugins(loaded, self.registry)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config:\n%s", exc)
+            return False
+        new = loaded.config
+        old = self.config
+        for key in ("controllers", "driver", "demand_listeners", "destroy_listeners", "api", "daemon"):
+            if getattr(new, key) != getattr(old, key):
+                log.warning("reload: %s changed; that takes effect at the next restart",
+                            key.replace("_", "-"))
+        new = new.model_copy(update={k: getattr(old, k) for k in (
+            "controllers", "driver", "demand_listeners", "destroy_listeners", "api", "daemon")})
+        self.config = new
+        self.loaded = loaded
+        self.engine.submit(Reload(new))
+        log.info("config reloaded from %s", loaded.file)
+        return True
+
+    def stop(self) -> None:
+        """Stop listening and planning; running agents are left alone (adopted at next start)."""
+        log.info("stopping; running agents are left as they are")
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for listener in [*self.demand_listeners, *self.destroy_listeners]:
+            try:
+                listener.stop()
+            except Exception:
+                log.exception("listener %s failed to stop", _name(listener))
+        if self.api is not None:
+            self.api.stop()
+        self.engine.submit(Stop())
+        if self._engine_thread is not None:
+            self._engine_thread.join(timeout=10)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.engine.driver.close()
+        for client in self.clients.values():
+            client.close()
+
+    def run_once(self, timeout: float = 30.0) -> None:
+        """One pass: adopt, poll every demand listener, look at Jenkins, plan and act, then exit."""
+        self.adopt()
+        for name in self.clients:
+            self.engine._refresh_computers(name)
+        for listener in self.demand_listeners:
+            listener.start()
+            self._poll(listener)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.engine.drain()
+            if self.engine.idle():
+                break
+            time.sleep(0.02)
+        for listener in self.demand_listeners:
+            listener.stop()
+        self.pool.shutdown(wait=True)
+        self.engine.drain()
+
+
+def _name(listener: DemandListener | DestroyListener) -> str:
+    return str(getattr(listener.settings, "display_name", type(listener).__name__))

@@ -1,0 +1,1 @@
+"""Built-in drivers: ``local`` here; others are plugins of their own."""

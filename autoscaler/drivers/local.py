@@ -1,0 +1,304 @@
+"""The local driver: one process (group) per agent on this machine.
+
+Each agent runs the label's ``command`` in its own session and working directory; its output
+goes to a per-agent log file. A state file per agent (pid, process start time) lets a restarted
+daemon adopt live agents and forget dead ones; processes carry their agent name and the daemon
+id in their environment, so an agent whose state file was never written is still found.
+The Jenkins credential is passed in an environment variable, never on the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from autoscaler.config.units import Duration
+from autoscaler.plugin import (
+    AgentHandle,
+    Driver,
+    DriverError,
+    DriverSettings,
+    DriverStatus,
+    LaunchSpec,
+    PluginContext,
+)
+
+log = logging.getLogger(__name__)
+
+_MARK_ID = "AUTOSCALER_DAEMON_ID"
+_MARK_NAME = "AUTOSCALER_AGENT_NAME"
+
+
+class LocalSettings(DriverSettings):
+    """``driver: {type: local}``: agents are processes on the daemon's machine."""
+
+    work_dir: str = "/var/lib/autoscaler/local"
+    """Holds ``agents/`` (state files), ``work/<agent>/`` (working dirs) and ``logs/``."""
+    credential_env: str = "JENKINS_TOKEN"
+    """Environment variable the agent finds the Jenkins token in (swarm: ``-passwordEnvVariable``)."""
+    inherit_env: tuple[str, ...] = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "JAVA_HOME", "TMPDIR")
+    """Variables passed through from the daemon's environment; nothing else is."""
+    kill_after: Duration = Field(default=10.0, ge=0)
+    """Fallback grace between TERM and KILL when the engine gives none."""
+    keep_workdirs: bool = False
+    """Keep an agent's working directory after it is retired (logs are always kept)."""
+
+    @field_validator("credential_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum() or value[0].isdigit():
+            raise ValueError(f"expected an environment variable name, got {value!r}")
+        return value
+
+
+@dataclass
+class _Record:
+    name: str
+    label: str
+    controller: str
+    daemon_id: str
+    pid: int
+    start_ticks: int
+    created: float
+    workdir: str
+    log: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class LocalDriver(Driver):
+    settings_model = LocalSettings
+
+    def __init__(self, settings: DriverSettings, context: PluginContext) -> None:
+        super().__init__(settings, context)
+        assert isinstance(settings, LocalSettings)
+        self.local = settings
+        self.daemon_id = context.config.daemon.id
+        root = Path(settings.work_dir)
+        self.state_dir = root / "agents"
+        self.work_root = root / "work"
+        self.log_dir = root / "logs"
+        for d in (self.state_dir, self.work_root, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+
+    # -- Driver API -------------------------------------------------------------------------
+
+    def launch(self, spec: LaunchSpec) -> AgentHandle:
+        lab = spec.label
+        if lab.command is None:
+            raise DriverError(f"label {lab.name!r} has no command for the local driver", transient=False)
+        workdir = self.work_root / spec.name
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log_path = self.log_dir / f"{spec.name}.log"
+        values = {
+            "name": spec.name,
+            "label": lab.name,
+            "labels": " ".join(sorted(lab.all_atoms)),
+            "executors": str(lab.executors),
+            "url": spec.controller.agent_endpoint,
+            "user": spec.controller.user or "",
+            "workdir": str(workdir),
+            "credential_env": self.local.credential_env,
+        }
+        argv = _argv(lab.command, values)
+        env = {k: os.environ[k] for k in self.local.inherit_env if k in os.environ}
+        env.update(lab.env)
+        env.update({
+            _MARK_ID: self.daemon_id,
+            _MARK_NAME: spec.name,
+            "AGENT_NAME": spec.name,
+            "AGENT_LABEL": lab.name,
+            "AGENT_LABELS": values["labels"],
+            "AGENT_EXECUTORS": values["executors"],
+            "AGENT_WORKDIR": str(workdir),
+            "JENKINS_URL": values["url"],
+            "JENKINS_USER": values["user"],
+        })
+        if spec.credential is not None:
+            env[self.local.credential_env] = spec.credential
+        try:
+            with open(log_path, "ab") as out:
+                proc = subprocess.Popen(  # noqa: S603 - the operator's configured command
+                    argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                )
+        except OSError as exc:
+            raise DriverError(f"cannot start {argv[0]!r}: {exc.strerror}", transient=False) from None
+        record = _Record(spec.name, lab.name, spec.controller.name, self.daemon_id, proc.pid,
+                         _start_ticks(proc.pid) or 0, time.time(), str(workdir), str(log_path))
+        self._write(record)
+        with self._lock:
+            self._children[spec.name] = proc
+        log.info("started %s (pid %d): %s", spec.name, proc.pid, " ".join(argv[:3]))
+        return self._handle(record)
+
+    def delete(self, name: str, *, grace: float) -> None:
+        record = self._read(name)
+        with self._lock:
+            child = self._children.pop(name, None)
+        if record is None and child is None:
+            return
+        pid = child.pid if child is not None else record.pid if record else 0
+        ticks = record.start_ticks if record else None
+        if pid and _alive(pid, ticks):
+            _signal_group(pid, signal.SIGTERM)
+            if not _wait_gone(pid, ticks, child, grace if grace > 0 else self.local.kill_after):
+                log.warning("%s did not stop within %.0fs of TERM: killing it", name, grace)
+                _signal_group(pid, signal.SIGKILL)
+                _wait_gone(pid, ticks, child, 5.0)
+            _signal_group(pid, signal.SIGKILL)  # whatever the agent left behind in its group
+        if child is not None:
+            child.poll()
+        (self.state_dir / f"{name}.json").unlink(missing_ok=True)
+        if record is not None and not self.local.keep_workdirs:
+            shutil.rmtree(record.workdir, ignore_errors=True)
+
+    def list(self) -> list[AgentHandle]:
+        handles: list[AgentHandle] = []
+        known: set[str] = set()
+        for path in sorted(self.state_dir.glob("*.json")):
+            record = self._read(path.stem)
+            if record is None or record.daemon_id != self.daemon_id:
+                continue
+            known.add(record.name)
+            handles.append(self._handle(record))
+        for record in self._orphans(known):
+            log.warning("found agent %s (pid %d) without a state file: adopting it", record.name, record.pid)
+            self._write(record)
+            handles.append(self._handle(record))
+        return handles
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _handle(self, record: _Record) -> AgentHandle:
+        with self._lock:
+            child = self._children.get(record.name)
+        code = child.poll() if child is not None else None
+        if code is None and _alive(record.pid, record.start_ticks):
+            status, detail = DriverStatus.RUNNING, f"pid {record.pid}"
+        else:
+            status = DriverStatus.EXITED
+            detail = f"exited with code {code}" if code is not None else "process is gone"
+        return AgentHandle(record.name, record.label, record.controller, status, record.created, detail)
+
+    def _write(self, record: _Record) -> None:
+        path = self.state_dir / f"{record.name}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record.to_json()))
+        os.replace(tmp, path)
+
+    def _read(self, name: str) -> _Record | None:
+        path = self.state_dir / f"{name}.json"
+        try:
+            data = json.loads(path.read_text())
+            return _Record(**data)
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            log.error("state file %s is unreadable (%s): moving it aside", path, exc)
+            path.rename(path.with_suffix(".broken"))
+            return None
+
+    def _orphans(self, known: set[str]) -> list[_Record]:
+        """Processes that carry our daemon id but have no state file (a launch interrupted)."""
+        found: list[_Record] = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            try:
+                if os.getpgid(pid) != pid:
+                    continue
+                raw = (entry / "environ").read_bytes()
+            except (OSError, ProcessLookupError):
+                continue
+            env = dict(
+                part.split(b"=", 1) for part in raw.split(b"\0") if b"=" in part
+            )
+            if env.get(_MARK_ID.encode()) != self.daemon_id.encode():
+                continue
+            name = env.get(_MARK_NAME.encode(), b"").decode()
+            if not name or name in known:
+                continue
+            label = env.get(b"AGENT_LABEL", b"").decode()
+            workdir = env.get(b"AGENT_WORKDIR", b"").decode()
+            controller = self.context.config.controllers[0].name
+            for lab in self.context.config.labels:
+                if lab.name == label:
+                    controller = self.context.config.controller_of(lab).name
+            found.append(_Record(name, label, controller, self.daemon_id, pid, _start_ticks(pid) or 0,
+                                 time.time(), workdir, str(self.log_dir / f"{name}.log")))
+        return found
+
+
+def _argv(command: str | list[str], values: dict[str, str]) -> list[str]:
+    """``{name}``-style placeholders filled in; a string runs through ``/bin/sh -c``."""
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", _fill(command, values)]
+    return [_fill(part, values) for part in command]
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Process start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[19])
+
+
+def _alive(pid: int, start_ticks: int | None) -> bool:
+    """The process exists, is not a zombie, and is the one we started (same start time)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return False
+    return not start_ticks or int(fields[19]) == start_ticks
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError as exc:
+        raise DriverError(f"not allowed to signal process group {pid}: {exc}") from None
+
+
+def _wait_gone(pid: int, ticks: int | None, child: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    if child is not None:
+        try:
+            child.wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    deadline = time.monotonic() + timeout
+    while _alive(pid, ticks):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -1,0 +1,97 @@
+"""The engine's I/O, run in worker threads. Each function returns the message that reports
+its result; :func:`guarded` posts it to the engine, turning any exception into a failure report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from autoscaler.config.models import ControllerConfig, LabelConfig
+from autoscaler.engine.messages import ComputersSeen, DriverSeen, Launched, NodeDeleted, Retired
+from autoscaler.jenkins.client import JenkinsError
+from autoscaler.plugin import Driver, DriverError, LaunchSpec
+
+if TYPE_CHECKING:
+    from autoscaler.engine.core import ControllerAPI
+
+log = logging.getLogger(__name__)
+
+
+def guarded(fn: Callable[..., Any], post: Callable[[Any], None], *args: Any) -> None:
+    try:
+        result = fn(*args)
+    except Exception:
+        log.exception("%s failed unexpectedly", fn.__name__)
+        return
+    if result is not None:
+        post(result)
+
+
+def launch(driver: Driver, name: str, label: LabelConfig, controller: ControllerConfig,
+           daemon_id: str, credential: str | None) -> Launched:
+    spec = LaunchSpec(name=name, label=label, controller=controller, daemon_id=daemon_id,
+                      credential=credential)
+    try:
+        return Launched(name, driver.launch(spec))
+    except DriverError as exc:
+        return Launched(name, None, str(exc), transient=exc.transient)
+    except Exception as exc:
+        log.exception("driver crashed launching %s", name)
+        return Launched(name, None, f"{type(exc).__name__}: {exc}", transient=False)
+
+
+def retire(driver: Driver, client: ControllerAPI | None, name: str, grace: float,
+           already_offline: bool) -> Retired:
+    """Take offline (if not already), stop the agent, then delete the node if it lingers."""
+    if client is not None:
+        try:
+            if not already_offline:
+                client.take_offline(name, "retired by autoscaler")
+            info = client.node(name)
+            if info is not None and info.get("idle") is False:
+                # a build landed on it before it went offline: never stop a busy agent
+                return Retired(name, ok=False, error="a build is running on it", busy=True)
+        except JenkinsError as exc:
+            log.warning("could not take %s offline (stopping it anyway): %s", name, exc)
+    try:
+        driver.delete(name, grace=grace)
+    except Exception as exc:
+        return Retired(name, ok=False, error=str(exc))
+    if client is not None:
+        try:
+            client.delete_node(name)
+        except JenkinsError as exc:
+            log.warning("could not delete node %s (reconcile will retry): %s", name, exc)
+    return Retired(name, ok=True)
+
+
+def take_offline(client: ControllerAPI | None, name: str) -> None:
+    if client is None:
+        return
+    try:
+        client.take_offline(name, "one build per agent: retiring after this build")
+    except JenkinsError as exc:
+        log.warning("could not take %s offline: %s", name, exc)
+
+
+def read_computers(client: ControllerAPI) -> ComputersSeen:
+    try:
+        return ComputersSeen(client.name, client.computers())
+    except JenkinsError as exc:
+        return ComputersSeen(client.name, None, str(exc))
+
+
+def list_driver(driver: Driver) -> DriverSeen:
+    try:
+        return DriverSeen(driver.list())
+    except Exception as exc:
+        return DriverSeen(None, f"{type(exc).__name__}: {exc}")
+
+
+def delete_node(client: ControllerAPI, name: str) -> NodeDeleted:
+    try:
+        client.delete_node(name)
+        return NodeDeleted(client.name, name)
+    except JenkinsError as exc:
+        return NodeDeleted(client.name, name, str(exc))

@@ -1,0 +1,95 @@
+"""Runtime state: agents and per-label backoff. Owned by the engine loop alone."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class AgentState(enum.StrEnum):
+    REQUESTED = "requested"
+    """Launch sent to the driver."""
+    PENDING = "pending"
+    """The resource exists but does not run yet."""
+    BOOTING = "booting"
+    """Running, not yet online in Jenkins."""
+    READY = "ready"
+    """Online and idle."""
+    BUSY = "busy"
+    """A build runs on it."""
+    RETIRING = "retiring"
+    """Taken offline, stop requested."""
+    HELD = "held"
+    """Kept for debugging; untouched until released or the hold expires."""
+    FAILED = "failed"
+    """Could not start or died before it came online; about to be cleaned up."""
+
+
+SUPPLY = frozenset({AgentState.REQUESTED, AgentState.PENDING, AgentState.BOOTING, AgentState.READY})
+"""States that will take a queued build (what the planner counts as supply)."""
+NOT_YET_ONLINE = frozenset({AgentState.REQUESTED, AgentState.PENDING, AgentState.BOOTING})
+
+
+@dataclass
+class Agent:
+    """One launched unit (pod or process) = one Jenkins node of the same name."""
+
+    name: str
+    label: str
+    controller: str
+    state: AgentState
+    created: float
+    state_since: float
+    build: str | None = None
+    """URL or key of the build running (or last run) on it."""
+    used: bool = False
+    """A build ran on it and finished (a one-shot agent is then retired)."""
+    online_once: bool = False
+    comment: str = ""
+    hold_until: float | None = None
+    hold_reason: str = ""
+    held_from: AgentState | None = None
+    retire_requested: bool = False
+    """Retire as soon as it is not busy (``autoscaler delete`` without ``--now``)."""
+    offline_requested: bool = False
+    """We asked Jenkins to take it offline (never toggle twice)."""
+    finished_builds: set[str] = field(default_factory=set)
+    retire_attempts: int = 0
+    retry_at: float = 0.0
+
+    def set_state(self, state: AgentState, now: float, comment: str | None = None) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_since = now
+        if comment is not None:
+            self.comment = comment
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """A label whose agents fail waits before launching again; the wait doubles per failure."""
+
+    failures: int = 0
+    until: float = 0.0
+
+    def active(self, now: float) -> bool:
+        return now < self.until
+
+    def failed(self, now: float, initial: float, maximum: float) -> Backoff:
+        failures = self.failures + 1
+        wait = min(maximum, initial * 2 ** (failures - 1))
+        return Backoff(failures, now + wait)
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    """Launch rate limit: ``rate`` tokens a second, holding at most ``burst``."""
+
+    tokens: float
+    stamp: float
+
+    def available(self, now: float, rate: float, burst: float) -> float:
+        return min(burst, self.tokens + max(0.0, now - self.stamp) * rate)
+
+    def take(self, count: int, now: float, rate: float, burst: float) -> TokenBucket:
+        return TokenBucket(self.available(now, rate, burst) - count, now)

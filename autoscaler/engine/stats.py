@@ -1,0 +1,37 @@
+"""Counters the engine keeps for ``/metrics`` and the demo summary."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Stats:
+    launched: Counter[str] = field(default_factory=Counter)
+    retired: Counter[str] = field(default_factory=Counter)
+    launch_failures: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    """Agent failures per label (each grows the label's backoff)."""
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(source, kind) -> count."""
+    errors: Counter[str] = field(default_factory=Counter)
+    adopted: int = 0
+    queue_to_launch: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    """Seconds from a queued item's arrival to the launch made for it."""
+    boot_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def count_event(self, source: str, kind: str) -> None:
+        self.events[(source or "unknown", kind)] += 1
+
+    def booted(self, label: str, seconds: float) -> None:
+        self.boot_seconds.append(seconds)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]

@@ -1,0 +1,1 @@
+"""Talking to Jenkins controllers (python-jenkins underneath)."""

@@ -1,0 +1,185 @@
+"""``SimJenkins``: the simulated controller, served over real sockets.
+
+HTTP on a free loopback port (REST API, swarm ``createSlave``), a TCP "remoting" port agents
+hold a connection to while online (a dropped connection takes the node offline; a swarm node is
+then removed), and a ZMQ PUB socket emitting zmq-event-publisher frames.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import socketserver
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import ThreadingHTTPServer
+from typing import Any, Literal
+
+import zmq
+
+from autoscaler.testing.jenkins.http import JenkinsHandler, Sessions
+from autoscaler.testing.jenkins.model import JenkinsModel, Sent
+
+log = logging.getLogger(__name__)
+
+
+class _Remoting(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    sim: SimJenkins
+
+
+class _RemotingHandler(socketserver.StreamRequestHandler):
+    server: _Remoting
+
+    def handle(self) -> None:
+        line = self.rfile.readline(4096).decode(errors="replace").strip()
+        name, _, secret = line.partition(" ")
+        sock = self.request
+
+        def close() -> None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        error = self.server.sim.model.connect(name, secret, close)
+        if error is not None:
+            self.wfile.write(f"ERR {error}\n".encode())
+            return
+        self.wfile.write(b"OK\n")
+        try:
+            while sock.recv(1024):
+                pass
+        except OSError:
+            pass
+        self.server.sim.model.disconnected(name)
+
+
+class SimJenkins:
+    """A Jenkins controller double. ``with SimJenkins() as jenkins: ...``"""
+
+    def __init__(self, *, user: str = "autoscaler", token: str = "s3cret-token",
+                 host: str = "127.0.0.1", port: int = 0, quiet_period: float = 0.0,
+                 quoted: bool = True, zmq_port: int | None = 0) -> None:
+        self.user = user
+        self.token = token
+        self.sessions = Sessions()
+        self.stats: Counter[str] = Counter()
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+        handler = type("Handler", (JenkinsHandler,), {"sim": self})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://{host}:{self.httpd.server_address[1]}/"
+        self.remoting = _Remoting((host, 0), _RemotingHandler)
+        self.remoting.sim = self
+        self.remoting_port = self.remoting.server_address[1]
+        self.sent: list[Sent] = []
+        self._outbox: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = queue.SimpleQueue()
+        self._zmq_ctx: zmq.Context[Any] | None = None
+        self.zmq_endpoint: str | None = None
+        if zmq_port is not None:
+            self._zmq_ctx = zmq.Context()
+            self._pub = self._zmq_ctx.socket(zmq.PUB)
+            self._pub.setsockopt(zmq.LINGER, 0)
+            self._pub.setsockopt(zmq.SNDHWM, 1024)  # the plugin's queue holds 1024 events
+            if zmq_port == 0:
+                bound = self._pub.bind_to_random_port(f"tcp://{host}")
+            else:
+                self._pub.bind(f"tcp://{host}:{zmq_port}")
+                bound = zmq_port
+            self.zmq_endpoint = f"tcp://{host}:{bound}"
+        self.model = JenkinsModel(base_url=self.url, quiet_period=quiet_period, quoted=quoted,
+                                  publish=self._publish)
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self.httpd.serve_forever, name="sim-http", daemon=True),
+            threading.Thread(target=self.remoting.serve_forever, name="sim-remoting", daemon=True),
+            threading.Thread(target=self._schedule, name="sim-scheduler", daemon=True),
+            threading.Thread(target=self._send_events, name="sim-zmq", daemon=True),
+        ]
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> SimJenkins:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.model.lock:
+            self.model.changed.notify_all()
+            nodes = list(self.model.nodes.values())
+        for node in nodes:
+            if node.disconnect is not None:
+                node.disconnect()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.remoting.shutdown()
+        self.remoting.server_close()
+        self._outbox.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self._zmq_ctx is not None:
+            self._pub.close(0)
+            self._zmq_ctx.term()
+
+    def __enter__(self) -> SimJenkins:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- driving it -------------------------------------------------------------------------
+
+    def add_job(self, name: str, *, kind: Literal["freestyle", "pipeline"] = "freestyle",
+                label: str | None = None, duration: float = 1.0) -> None:
+        self.model.add_job(name, kind=kind, label=label, duration=duration)
+
+    def trigger(self, name: str) -> int:
+        return self.model.trigger(name)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+        """Block until ``predicate()`` holds (re-checked on every state change), or fail."""
+        deadline = time.monotonic() + timeout
+        with self.model.changed:
+            while not predicate():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+                self.model.changed.wait(min(left, 0.25))
+
+    def count_request(self, method: str, path: str) -> None:
+        with self._lock:
+            self.requests[(method, path)] += 1
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _publish(self, topic: str, payload: dict[str, Any]) -> None:
+        self.sent.append(Sent(topic, payload))
+        self._outbox.put((topic, payload))
+
+    def _send_events(self) -> None:
+        while True:
+            item = self._outbox.get()
+            if item is None or self._zmq_ctx is None:
+                return
+            topic, payload = item
+            frame = f"{topic} {json.dumps(payload, separators=(',', ':'))}"
+            try:
+                self._pub.send_string(frame, zmq.NOBLOCK)
+            except zmq.Again:
+                self.stats["zmq_dropped"] += 1  # the real publisher drops too
+
+    def _schedule(self) -> None:
+        while not self._stop.is_set():
+            wait = self.model.step(time.time())
+            with self.model.changed:
+                if not self._stop.is_set():
+                    self.model.changed.wait(wait)

@@ -1,0 +1,64 @@
+"""Parse one zmq-event-publisher frame: ``"<topic> <json>"``.
+
+``onStarted`` -> :class:`BuildStarted`; ``onFinalized`` (phase ``FINISHED``) -> :class:`BuildFinished`;
+``onCompleted`` is only a hint (the build is not finalized yet). An event whose ``build.node_name``
+is missing or empty (pipelines, the built-in node) becomes a :class:`LifecycleHint`: the engine
+then reads ``/computer`` to learn which agent is busy or idle.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from autoscaler.events import BuildFinished, BuildStarted, Event, LifecycleHint
+
+TOPICS = ("onStarted", "onCompleted", "onFinalized")
+
+
+class FrameError(ValueError):
+    """A frame that is not a zmq-event-publisher event."""
+
+
+def parse_frame(frame: bytes, *, controller: str | None, source: str) -> Event | None:
+    """The event a frame means, ``None`` for frames to ignore, :class:`FrameError` if malformed."""
+    try:
+        text = frame.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameError("frame is not UTF-8") from None
+    topic, sep, body = text.partition(" ")
+    if not sep:
+        raise FrameError(f"frame has no space between topic and JSON: {text[:60]!r}")
+    if topic not in TOPICS:
+        return None  # another topic on the same socket: not ours to judge
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise FrameError(f"{topic}: body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise FrameError(f"{topic}: body is not a JSON object")
+    build = data.get("build")
+    if not isinstance(build, dict):
+        raise FrameError(f"{topic}: no 'build' object")
+    job = data.get("name")
+    job = job if isinstance(job, str) else ""
+    number = build.get("number")
+    number = number if isinstance(number, int) and not isinstance(number, bool) else None
+    url = _str(build.get("full_url")) or _str(build.get("url"))
+    node = build.get("node_name")
+    if node is not None and not isinstance(node, str):
+        raise FrameError(f"{topic}: build.node_name is not a string")
+    if not node:
+        return LifecycleHint(controller=controller, source=source)
+    if topic == "onStarted":
+        return BuildStarted(node, controller, job, number, url, source)
+    if topic == "onFinalized":
+        phase = build.get("phase")
+        if phase not in (None, "FINISHED", "FINALIZED"):
+            raise FrameError(f"onFinalized with unexpected phase {phase!r}")
+        return BuildFinished(node, controller, job, number, url, _str(build.get("status")), source)
+    return LifecycleHint(controller=controller, source=source)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
