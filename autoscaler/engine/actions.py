@@ -42,14 +42,15 @@ def launch(driver: Driver, name: str, label: LabelConfig, controller: Controller
 
 
 def retire(driver: Driver, client: ControllerAPI | None, name: str, grace: float,
-           already_offline: bool) -> Retired:
-    """Take offline (if not already), stop the agent, then delete the node if it lingers."""
+           already_offline: bool, force: bool = False) -> Retired:
+    """Take offline (if not already), stop the agent, then delete the node if it lingers.
+    Unless ``force``, an agent Jenkins shows busy is left running (reported ``busy``)."""
     if client is not None:
         try:
             if not already_offline:
                 client.take_offline(name, "retired by autoscaler")
             info = client.node(name)
-            if info is not None and info.get("idle") is False:
+            if not force and info is not None and info.get("idle") is False:
                 # a build landed on it before it went offline: never stop a busy agent
                 return Retired(name, ok=False, error="a build is running on it", busy=True)
         except JenkinsError as exc:

@@ -197,11 +197,10 @@ class Engine:
     def _on_demand(self, update: DemandUpdate) -> None:
         now = self.clock()
         owners = {name: a.label for name, a in self.agents.items()}
-        changed = self.demand.update(update, owners, now)
+        self.demand.update(update, owners, now)
         if update.error:
             self._record("demand", None, f"{update.listener}: demand unknown: {update.error}")
-        if changed:
-            self._plan(now)
+        self._plan(now)
 
     def _on_computers(self, seen: ComputersSeen) -> None:
         self._in_flight.discard(f"computers:{seen.controller}")
@@ -326,7 +325,9 @@ class Engine:
             self.stats.launch_failures[agent.label] += 1
             log.error("launch of %s (%s) failed: %s", agent.name, agent.label, result.error)
             self._record("launch-failed", agent, result.error or "")
-            if not result.transient:
+            if result.transient:
+                self._pause_label(agent.label, now)
+            else:
                 self._fail_label(agent.label, now)
             self._plan(now)
             return
@@ -426,7 +427,7 @@ class Engine:
                 if agent.state == AgentState.HELD:
                     self._release(agent, now, "released for deletion")
                 if cmd.args.get("now") and agent.state != AgentState.RETIRING:
-                    self._retire(agent, "deleted by request (now)", failed=False)
+                    self._retire(agent, "deleted by request (now)", failed=False, force=True)
                 else:
                     agent.retire_requested = True
                     agent.comment = "deletion requested; retires when its build ends"
@@ -486,18 +487,18 @@ class Engine:
         self._spawn(actions.launch, self.driver, name, lab, controller, self.config.daemon.id,
                     self.credentials.get(controller.name))
 
-    def _retire(self, agent: Agent, reason: str, failed: bool) -> None:
+    def _retire(self, agent: Agent, reason: str, failed: bool, *, force: bool = False) -> None:
         now = self.clock()
         agent.set_state(AgentState.RETIRING, now, reason)
         self._record("retiring", agent, reason)
         log.info("retiring %s (%s): %s", agent.name, agent.label, reason)
         if self.dry_run:
             return
-        self._spawn_retire(agent)
+        self._spawn_retire(agent, force=force)
 
-    def _spawn_retire(self, agent: Agent) -> None:
+    def _spawn_retire(self, agent: Agent, *, force: bool = False) -> None:
         self._spawn(actions.retire, self.driver, self.controllers.get(agent.controller), agent.name,
-                    self.config.daemon.retire_grace, agent.offline_requested)
+                    self.config.daemon.retire_grace, agent.offline_requested, force)
         agent.offline_requested = True
 
     def _fail_label(self, label: str, now: float) -> None:
@@ -505,6 +506,11 @@ class Engine:
         self.backoff[label] = self.backoff.get(label, Backoff()).failed(
             now, limits.backoff_initial, limits.backoff_max)
         self.stats.failures[label] += 1
+
+    def _pause_label(self, label: str, now: float) -> None:
+        """A transient refusal (a quota): wait before the next try, without growing the backoff."""
+        old = self.backoff.get(label, Backoff())
+        self.backoff[label] = Backoff(old.failures, max(old.until, now + self.config.limits.backoff_initial))
 
     def _refresh_computers(self, controller: str) -> None:
         client = self.controllers.get(controller)

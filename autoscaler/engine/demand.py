@@ -90,7 +90,7 @@ class DemandBook:
         self._per_label = None
         oldest = min(ld.observed_at for ld in self.listeners.values())
         for starts in self._starts.values():
-            while starts and starts[0] <= oldest:
+            while starts and starts[0] < oldest:
                 starts.popleft()
         return before != Counter(w.label for w in items.values())
 
@@ -101,7 +101,7 @@ class DemandBook:
                 counts = Counter(w.label for w in listener.items.values() if w.label is not None)
                 merged = by_controller.setdefault(listener.controller, Counter())
                 for label, count in counts.items():
-                    started = sum(1 for t in self._starts.get(label, ()) if t > listener.observed_at)
+                    started = sum(1 for t in self._starts.get(label, ()) if t >= listener.observed_at)
                     merged[label] = max(merged[label], max(0, count - started))
             total: Counter[str] = Counter()
             for counts in by_controller.values():

@@ -52,6 +52,8 @@ def plan(
     labels = {lab.name: lab for lab in config.labels}
     retires = _retirements(agents, demand, labels, config, now)
     retiring = {r.name for r in retires}
+    label_of = {a.name: a.label for a in agents}
+    failing = {label_of[r.name] for r in retires if r.failed}
 
     supply: Counter[str] = Counter()
     total: Counter[str] = Counter()
@@ -75,7 +77,7 @@ def plan(
         if need + need_min == 0:
             continue
         label_room = max(0, lab.max - total[name])
-        if backoff.get(name, Backoff()).active(now):
+        if name in failing or backoff.get(name, Backoff()).active(now):
             blocked[name] = "backoff"
             continue
         if label_room < need + need_min:

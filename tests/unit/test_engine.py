@@ -1,0 +1,257 @@
+"""The engine end to end in memory: events in, driver and Jenkins calls out, with a fake clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from autoscaler.config.models import Config
+from autoscaler.engine.core import Engine
+from autoscaler.engine.messages import Command, DemandUpdate, DriverSeen, Reconcile, Tick
+from autoscaler.engine.state import AgentState
+from autoscaler.events import BuildFinished, BuildStarted, DemandItem, DemandReport, LifecycleHint
+from autoscaler.plugin import AgentHandle, DriverError, DriverStatus
+from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver, InlineExecutor
+
+
+class World:
+    def __init__(self, labels: list[dict[str, Any]] | None = None, **limits: Any) -> None:
+        self.config = Config.model_validate({
+            "controllers": [{"name": "main", "url": "http://j/", "user": "u", "token": "t0ken"}],
+            "labels": labels or [{"name": "python", "max": 5}],
+            "limits": {"launches-per-second": 100, **limits},
+        })
+        self.clock = FakeClock()
+        self.driver = FakeDriver(self.clock)
+        self.jenkins = FakeController()
+        self.engine = Engine(self.config, self.driver, {"main": self.jenkins}, InlineExecutor(),
+                             clock=self.clock, credentials={"main": "t0ken"})
+
+    def send(self, message: Any) -> None:
+        self.engine.submit(message)
+        self.engine.drain()
+
+    def demand(self, *expressions: str, observed_at: float | None = None, listener: str = "queue") -> None:
+        items = tuple(DemandItem(f"main:{i}", expression=e) for i, e in enumerate(expressions))
+        self.send(DemandUpdate(listener, "main", DemandReport(items, "main"), observed_at=observed_at))
+
+    def online(self, *names: str) -> None:
+        for name in names:
+            self.jenkins.set(name, online=True)
+        self.send(LifecycleHint("main"))
+
+    def states(self) -> dict[str, AgentState]:
+        return {a.name: a.state for a in self.engine.agents.values()}
+
+    def ask(self, op: str, **args: Any) -> Any:
+        command = Command(op, args)
+        self.send(command)
+        return command.reply.result(timeout=1)
+
+
+def test_full_lifecycle_of_a_one_shot_agent() -> None:
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    assert w.states() == {name: AgentState.BOOTING}
+    spec = w.driver.launched[0]
+    assert (spec.name, spec.label.name, spec.credential) == (name, "python", "t0ken")
+    assert name.startswith("ci-python-") and len(name) == len("ci-python-") + 6
+
+    w.online(name)
+    assert w.states() == {name: AgentState.READY}
+
+    w.jenkins.set(name, builds=("http://j/job/x/1/",))
+    w.send(BuildStarted(name, "main", "x", 1, "http://j/job/x/1/", "zmq"))
+    assert w.states() == {name: AgentState.BUSY}
+    assert w.jenkins.offline_calls == [name]  # taken offline at build start
+
+    w.demand()  # the item left the queue
+    w.jenkins.set(name, builds=())
+    w.send(BuildFinished(name, "main", "x", 1, "http://j/job/x/1/", "SUCCESS", "zmq"))
+    assert w.states() == {}
+    assert w.driver.deleted == [name]
+    assert w.jenkins.offline_calls == [name]  # never toggled twice
+    assert len(w.driver.launched) == 1
+
+
+def test_a_stale_queue_report_does_not_launch_twice() -> None:
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    w.online(name)
+    w.jenkins.set(name, builds=("b1",))
+    read_before_start = w.clock() - 0.1
+    w.clock.advance(1)
+    w.send(BuildStarted(name, "main", "x", 1, None, "zmq"))
+    w.demand("python", observed_at=read_before_start)  # this poll began before the build started
+    assert len(w.driver.launched) == 1
+    w.clock.advance(1)
+    w.demand("python", observed_at=w.clock())  # a fresh poll still sees work queued: a new agent
+    assert len(w.driver.launched) == 2
+
+
+def test_events_for_nodes_we_do_not_own_are_ignored_exactly() -> None:
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    w.online(name)
+    w.send(BuildStarted(name + "x", "main", "x", 1, None, "zmq"))
+    w.send(BuildStarted(name[:-1], "main", "x", 1, None, "zmq"))
+    w.send(BuildStarted(name, "other-controller", "x", 1, None, "zmq"))
+    assert w.states() == {name: AgentState.READY}
+
+
+def test_pipeline_agents_are_followed_through_computer() -> None:
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    w.online(name)
+    w.jenkins.set(name, builds=("http://j/job/p/3/",))
+    w.send(Tick())  # one-shot agents online: /computer is read every tick
+    assert w.states() == {name: AgentState.BUSY}
+    assert w.jenkins.offline_calls == [name]
+    w.demand()
+    w.jenkins.set(name, builds=())
+    w.send(LifecycleHint("main"))  # the pipeline's onFinalized names no agent
+    assert w.states() == {}
+    assert w.driver.deleted == [name]
+
+
+def test_restart_adopts_running_agents_without_launching_again() -> None:
+    w = World()
+    w.driver.agents["ci-python-aaaaaa"] = AgentHandle("ci-python-aaaaaa", "python", "main",
+                                                      DriverStatus.RUNNING, w.clock() - 60)
+    w.jenkins.set("ci-python-aaaaaa", online=True, builds=("b",))
+    w.send(DriverSeen(w.driver.list()))
+    assert w.states() == {"ci-python-aaaaaa": AgentState.BUSY}
+    w.demand("python")
+    assert w.driver.launched == []  # the busy one took the item; a fresh poll is needed to count it
+    assert w.engine.stats.adopted == 1
+
+
+def test_agents_that_die_before_coming_online_fail_and_back_off() -> None:
+    w = World(**{"backoff-initial": "10s"})
+    w.demand("python")
+    (name,) = w.states()
+    w.driver.set_status(name, DriverStatus.EXITED, "exited with code 127")
+    w.send(Reconcile())
+    assert w.states() == {}
+    assert w.driver.deleted == [name]
+    assert w.engine.backoff["python"].failures == 1
+    w.demand("python", "python")
+    assert len(w.driver.launched) == 1  # backing off: no launch storm
+    w.clock.advance(11)
+    w.send(Tick())
+    assert len(w.driver.launched) == 3
+
+
+def test_permanent_launch_errors_back_off_transient_ones_do_not() -> None:
+    w = World()
+    w.driver.fail_next = [DriverError("quota exceeded", transient=True)]
+    w.demand("python")
+    assert w.states() == {}
+    assert w.engine.backoff["python"].failures == 0  # a pause, not a growing backoff
+    w.driver.fail_next = [DriverError("no such image", transient=False)]
+    w.clock.advance(11)
+    w.send(Tick())
+    assert w.states() == {}
+    assert w.engine.backoff["python"].failures == 1
+    w.clock.advance(11)
+    w.send(Tick())
+    assert len(w.states()) == 1
+
+
+def test_hold_protects_until_released_or_expired() -> None:
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    w.online(name)
+    w.demand()
+    row = w.ask("hold", name=name, reason="debugging", seconds=3600)
+    assert row["state"] == "held" and row["hold_reason"] == "debugging"
+    w.send(BuildFinished(name, "main", "x", 1, None, "SUCCESS", "zmq"))
+    w.clock.advance(1800)
+    w.send(Tick())
+    assert w.states() == {name: AgentState.HELD}
+    w.clock.advance(1801)
+    w.send(Tick())  # the hold expired: the used one-shot agent is retired
+    assert w.states() == {}
+
+
+def test_delete_waits_for_the_build_unless_now() -> None:
+    w = World()
+    w.demand("python", "python")
+    a, b = sorted(w.states())
+    w.online(a, b)
+    for name in (a, b):
+        w.jenkins.set(name, builds=("x",))
+    w.send(LifecycleHint("main"))
+    w.ask("delete", name=a)
+    assert w.states()[a] == AgentState.BUSY
+    w.ask("delete", name=b, now=True)
+    assert b in w.driver.deleted
+    with pytest.raises(LookupError):
+        w.ask("delete", name="nope")
+
+
+def test_a_build_that_lands_during_retirement_keeps_the_agent() -> None:
+    w = World(labels=[{"name": "python", "reuse": True, "idle-timeout": "1m"}])
+    w.demand("python")
+    (name,) = w.states()
+    w.online(name)
+    w.demand()
+    w.clock.advance(61)
+    w.jenkins.nodes[name] = w.jenkins.nodes[name].__class__(name, False, False, False, 1, frozenset(), ("late",))
+    w.send(Tick())  # idle on our books, but Jenkins just gave it a build
+    assert w.states() == {name: AgentState.BUSY}
+    assert w.driver.deleted == []
+
+
+def test_lingering_nodes_are_deleted_after_two_passes() -> None:
+    w = World()
+    w.jenkins.set("ci-python-zzzzzz", online=False)
+    w.jenkins.set("ci-python-placeholder", online=False)
+    w.jenkins.set("static-builder", online=False)
+    w.send(LifecycleHint("main"))
+    assert w.jenkins.deleted == []
+    w.send(LifecycleHint("main"))
+    assert w.jenkins.deleted == ["ci-python-zzzzzz"]
+
+
+def test_jenkins_down_is_survived_and_demand_kept() -> None:
+    w = World()
+    w.demand("python")
+    w.jenkins.down = True
+    w.send(LifecycleHint("main"))
+    w.send(DemandUpdate("queue", "main", None, "connection refused"))
+    assert w.engine.demand.per_label() == {"python": 1}
+    assert w.engine.stats.errors["jenkins"] == 1
+    assert len(w.engine.agents) == 1
+
+
+def test_demand_from_two_listeners_on_one_controller_merges_by_max() -> None:
+    w = World(labels=[{"name": "python", "max": 10}])
+    w.demand("python", "python", listener="queue")
+    w.demand("python", "python", "python", listener="cloudevents")
+    assert w.engine.demand.per_label() == {"python": 3}
+    assert len(w.driver.launched) == 3
+
+
+def test_expressions_are_served_by_the_label_whose_atoms_satisfy_them() -> None:
+    w = World(labels=[{"name": "python"}, {"name": "docker", "atoms": ["linux"]}])
+    w.demand("linux&&docker", "docker||windows", "python&&linux", "!!python")
+    assert w.engine.demand.per_label() == {"docker": 2, "python": 1}
+    served = w.ask("demand")
+    assert [i["wants"] for i in served["items"] if i["label"] is None] == ["python&&linux"]
+
+
+def test_views_use_state_names_and_iso_times() -> None:
+    w = World()
+    w.demand("python")
+    (row,) = w.ask("agents")
+    assert row["state"] == "booting"
+    assert row["created"].endswith("Z") and "T" in row["created"]
+    (pool,) = w.ask("pools")
+    assert (pool["label"], pool["demand"], pool["booting"]) == ("python", 1, 1)
