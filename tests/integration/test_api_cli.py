@@ -1,0 +1,125 @@
+"""The HTTP API and the CLI that talks to it, over a real socket, against a running engine."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from autoscaler.api.server import ApiServer
+from autoscaler.cli.main import cli
+from autoscaler.config.models import ApiConfig, Config
+from autoscaler.daemon import PluginCounters
+from autoscaler.engine.core import Engine
+from autoscaler.engine.messages import DemandUpdate, Stop
+from autoscaler.events import DemandItem, DemandReport
+from autoscaler.testing.fakes import FakeController, FakeDriver, InlineExecutor
+
+
+class Running:
+    def __init__(self, api: ApiConfig) -> None:
+        config = Config.model_validate({"controllers": [{"url": "http://j/"}],
+                                        "labels": [{"name": "python", "max": 3}, {"name": "java"}]})
+        self.driver = FakeDriver()
+        self.engine = Engine(config, self.driver, {"main": FakeController()}, InlineExecutor())
+        self.thread = threading.Thread(target=self.engine.run, daemon=True)
+        self.thread.start()
+        self.counters = PluginCounters()
+        self.server = ApiServer(api, self.engine, self.counters)
+        self.server.start()
+        self.url = f"http://127.0.0.1:{self.server.port}/"
+
+    def cli(self, *args: str) -> Any:
+        result = CliRunner().invoke(cli, [*args, "--api", self.url], catch_exceptions=False)
+        return result
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.engine.submit(Stop())
+        self.thread.join(5)
+
+
+@pytest.fixture
+def running() -> Iterator[Running]:
+    r = Running(ApiConfig(listen="127.0.0.1:0"))
+    items = tuple(DemandItem(f"main:{i}", expression="python") for i in range(2))
+    r.engine.submit(DemandUpdate("queue", "main", DemandReport(items, "main")))
+    r.server.ask("status")  # wait until the engine has handled the update
+    yield r
+    r.stop()
+
+
+def test_pools_table_fits_80_columns(running: Running) -> None:
+    result = running.cli("pools")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split()[:6] == ["LABEL", "DEMAND", "REQ", "PEND", "BOOT", "READY"]
+    assert lines[1].split()[:5] == ["python", "2", "0", "0", "2"]
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_agents_json_then_hold_release_delete(running: Running) -> None:
+    agents = json.loads(running.cli("agents", "-o", "json").output)
+    assert [a["state"] for a in agents] == ["booting", "booting"]
+    name = agents[0]["name"]
+    held = running.cli("hold", name, "--reason", "look at logs", "--for", "2h")
+    assert held.exit_code == 0 and f"{name}: held (held: look at logs)" in held.output
+    wide = running.cli("agents", "-o", "wide").output
+    assert "held: look at logs" in wide
+    assert running.cli("release", name).exit_code == 0
+    again = running.cli("release", name)
+    assert again.exit_code == 1 and "is not held" in again.output
+    assert running.cli("delete", name, "--now").exit_code == 0
+    assert name in running.driver.deleted
+    missing = running.cli("delete", "nope")
+    assert missing.exit_code == 1 and "404" in missing.output
+
+
+def test_demand_and_events_views(running: Running) -> None:
+    demand = json.loads(running.cli("demand", "-o", "json").output)
+    assert demand["per_label"] == {"python": 2}
+    events = running.cli("events").output
+    assert "requested" in events
+
+
+def test_metrics_health_and_readiness(running: Running) -> None:
+    text = requests.get(running.url + "metrics", timeout=5).text
+    assert 'autoscaler_agents{label="python",state="booting"} 2' in text
+    assert 'autoscaler_demand{label="python"} 2' in text
+    assert 'autoscaler_launches_total{label="python"} 2' in text
+    assert requests.get(running.url + "healthz", timeout=5).status_code == 200
+    assert requests.get(running.url + "readyz", timeout=5).status_code == 503  # Jenkins not seen yet
+
+
+def test_bad_requests_get_clear_errors(running: Running) -> None:
+    assert requests.get(running.url + "v1/nope", timeout=5).status_code == 404
+    reply = requests.post(running.url + "v1/agents/x/hold", data="{not json", timeout=5)
+    assert reply.status_code == 400 and "bad JSON" in reply.json()["error"]
+    reply = requests.post(running.url + "v1/agents/x/hold", json={"seconds": -5}, timeout=5)
+    assert reply.status_code == 400
+
+
+def test_mutations_need_the_token_when_configured(tmp_path: Path) -> None:
+    token = tmp_path / "api-token"
+    token.write_text("letmein\n")
+    r = Running(ApiConfig(listen="127.0.0.1:0", token_file=str(token)))
+    try:
+        assert requests.post(r.url + "v1/agents/x/release", json={}, timeout=5).status_code == 401
+        reply = requests.post(r.url + "v1/agents/x/release", json={}, timeout=5,
+                              headers={"Authorization": "Bearer letmein"})
+        assert reply.status_code == 404  # authorized; there is just no such agent
+        assert requests.get(r.url + "v1/pools", timeout=5).status_code == 200  # reads on loopback are open
+    finally:
+        r.stop()
+
+
+def test_cli_says_when_the_daemon_is_not_running() -> None:
+    result = CliRunner().invoke(cli, ["pools", "--api", "http://127.0.0.1:9/"])
+    assert result.exit_code == 1
+    assert "cannot reach the autoscaler API at http://127.0.0.1:9/ (is the daemon running?)" in result.output

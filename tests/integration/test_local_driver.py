@@ -1,0 +1,127 @@
+"""The local driver with real processes: secrets stay out of argv, restarts adopt, retire stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autoscaler.config.models import Config
+from autoscaler.drivers.local import LocalDriver, LocalSettings
+from autoscaler.plugin import DriverStatus, LaunchSpec, PluginContext
+
+AGENT = """
+import json, os, signal, sys, time
+signal.signal(signal.SIGTERM, {on_term})
+with open("report.json", "w") as fh:
+    json.dump({{"argv": sys.argv, "env": dict(os.environ), "cwd": os.getcwd()}}, fh)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def make_driver(tmp_path: Path, on_term: str = "lambda *a: sys.exit(0)") -> tuple[LocalDriver, Config]:
+    script = tmp_path / "agent.py"
+    script.write_text(AGENT.format(on_term=on_term))
+    config = Config.model_validate({
+        "controllers": [{"name": "main", "url": "http://jenkins:8080/", "agent-url": "http://internal:8080/",
+                         "user": "bot", "token": "unused"}],
+        "labels": [{"name": "python", "atoms": ["linux"], "executors": 2, "env": {"EXTRA": "1"},
+                    "command": [sys.executable, str(script), "-name", "{name}", "-labels", "{labels}",
+                                "-passwordEnvVariable", "{credential_env}"]}],
+        "daemon": {"id": "test-daemon"},
+    })
+    settings = LocalSettings(type="local", work_dir=str(tmp_path / "state"))
+    return LocalDriver(settings, PluginContext(config=config, emit=lambda e: None)), config
+
+
+def launch(driver: LocalDriver, config: Config, name: str = "ci-python-abc123") -> Path:
+    driver.launch(LaunchSpec(name, config.labels[0], config.controllers[0], "test-daemon", credential="T0P-SECRET"))
+    report = Path(driver.work_root, name, "report.json")
+    deadline = time.monotonic() + 10
+    while not report.exists():  # the agent writes it once it runs
+        assert time.monotonic() < deadline, "agent did not start"
+        time.sleep(0.02)
+    return report
+
+
+def wait_status(driver: LocalDriver, name: str, status: DriverStatus) -> None:
+    deadline = time.monotonic() + 10
+    while {h.name: h.status for h in driver.list()}.get(name) != status:
+        assert time.monotonic() < deadline, f"{name} never became {status}"
+        time.sleep(0.02)
+
+
+def test_agent_gets_identity_in_env_and_secret_only_in_env(tmp_path: Path) -> None:
+    driver, config = make_driver(tmp_path)
+    report = launch(driver, config)
+    seen = json.loads(report.read_text())
+    env = seen["env"]
+    assert env["JENKINS_TOKEN"] == "T0P-SECRET"
+    assert "T0P-SECRET" not in " ".join(seen["argv"])
+    assert seen["argv"][1:] == ["-name", "ci-python-abc123", "-labels", "linux python",
+                                "-passwordEnvVariable", "JENKINS_TOKEN"]
+    assert (env["AGENT_NAME"], env["JENKINS_URL"], env["JENKINS_USER"], env["EXTRA"]) == (
+        "ci-python-abc123", "http://internal:8080/", "bot", "1")
+    assert seen["cwd"] == str(driver.work_root / "ci-python-abc123")
+    state = (driver.state_dir / "ci-python-abc123.json").read_text()
+    assert "T0P-SECRET" not in state
+    pid = json.loads(state)["pid"]
+    assert "T0P-SECRET" not in Path(f"/proc/{pid}/cmdline").read_text()
+    driver.delete("ci-python-abc123", grace=5)
+
+
+def test_a_new_driver_adopts_live_agents_and_reports_dead_ones(tmp_path: Path) -> None:
+    driver, config = make_driver(tmp_path)
+    launch(driver, config, "ci-python-aaaaaa")
+    launch(driver, config, "ci-python-bbbbbb")
+    restarted, _ = make_driver(tmp_path)  # as after a daemon restart: no child handles
+    assert {h.name: h.status for h in restarted.list()} == {
+        "ci-python-aaaaaa": DriverStatus.RUNNING, "ci-python-bbbbbb": DriverStatus.RUNNING}
+    pid = json.loads((driver.state_dir / "ci-python-bbbbbb.json").read_text())["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    driver._children["ci-python-bbbbbb"].wait()  # reap it, as init would
+    wait_status(restarted, "ci-python-bbbbbb", DriverStatus.EXITED)
+    restarted.delete("ci-python-aaaaaa", grace=5)
+    restarted.delete("ci-python-bbbbbb", grace=5)
+    assert restarted.list() == []
+
+
+def test_delete_escalates_to_kill_and_is_idempotent(tmp_path: Path) -> None:
+    driver, config = make_driver(tmp_path, on_term="signal.SIG_IGN")
+    launch(driver, config)
+    pid = json.loads((driver.state_dir / "ci-python-abc123.json").read_text())["pid"]
+    started = time.monotonic()
+    driver.delete("ci-python-abc123", grace=0.3)
+    assert time.monotonic() - started < 5
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    driver.delete("ci-python-abc123", grace=0.3)
+    assert driver.list() == []
+    assert not (driver.work_root / "ci-python-abc123").exists()
+    assert (driver.log_dir / "ci-python-abc123.log").exists()
+
+
+def test_agent_without_state_file_is_found_by_its_environment(tmp_path: Path) -> None:
+    driver, config = make_driver(tmp_path)
+    launch(driver, config)
+    (driver.state_dir / "ci-python-abc123.json").unlink()  # a crash between spawn and state write
+    fresh, _ = make_driver(tmp_path)
+    (handle,) = fresh.list()
+    assert (handle.name, handle.label, handle.status) == ("ci-python-abc123", "python", DriverStatus.RUNNING)
+    fresh.delete("ci-python-abc123", grace=5)
+    assert fresh.list() == []
+
+
+def test_missing_command_is_a_permanent_launch_error(tmp_path: Path) -> None:
+    from autoscaler.plugin import DriverError
+
+    driver, config = make_driver(tmp_path)
+    label = config.labels[0].model_copy(update={"command": ["/nonexistent/agent"]})
+    with pytest.raises(DriverError) as info:
+        driver.launch(LaunchSpec("ci-python-x", label, config.controllers[0], "test-daemon"))
+    assert not info.value.transient
