@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import requests
+import yaml
 
 from autoscaler.api.server import read_api_token
 from autoscaler.config.errors import ConfigError
@@ -15,6 +17,19 @@ from autoscaler.config.models import ApiConfig
 
 class ApiError(Exception):
     pass
+
+
+def _lenient_api(path: str) -> ApiConfig:
+    """The ``api`` section of a config that has errors elsewhere (the daemon still runs the
+    last good one), so the CLI keeps working while the file is being fixed."""
+    print(f"autoscaler: warning: {path} has errors (see 'autoscaler config validate'); "
+          "reading only its api section", file=sys.stderr)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+        return ApiConfig.model_validate(data.get("api") or {})
+    except (OSError, yaml.YAMLError, AttributeError, ValueError):
+        return ApiConfig()
 
 
 class ApiClient:
@@ -31,12 +46,11 @@ class ApiClient:
         settings = ApiConfig()
         explicit = api or os.environ.get("AUTOSCALER_API")
         path = config_path(config)
-        if os.path.exists(path):
+        if explicit is None and os.path.exists(path):
             try:
                 settings = load_config(path).config.api
             except ConfigError:
-                if explicit is None:
-                    raise
+                settings = _lenient_api(path)
         if token is None and settings.token_file is not None:
             try:
                 token = read_api_token(settings)

@@ -151,11 +151,7 @@ def _api_options(fn: Any) -> Any:
 
 
 def _client(api: str | None, config_file: str | None) -> ApiClient:
-    try:
-        return ApiClient.from_options(api, config_file)
-    except ConfigError as exc:
-        click.echo(f"autoscaler: invalid config (use --api to bypass it):\n{exc}", err=True)
-        sys.exit(2)
+    return ApiClient.from_options(api, config_file)
 
 
 def _fetch(api: str | None, config_file: str | None, path: str, **params: Any) -> Any:
