@@ -46,19 +46,23 @@ def resolve_plugins(loaded: LoadedConfig, registry: Registry) -> ResolvedPlugins
         except ConfigError as exc:
             problems.extend(exc.problems)
             return None
-        if isinstance(settings, ListenerSettings) and settings.controller is not None \
-                and settings.controller not in controllers:
-            problems.append(loaded.problem(
-                (*path, "controller"),
-                f"no controller named {settings.controller!r} (have: {', '.join(sorted(controllers))})",
-            ))
+        if (
+            isinstance(settings, ListenerSettings)
+            and settings.controller is not None
+            and settings.controller not in controllers
+        ):
+            problems.append(
+                loaded.problem(
+                    (*path, "controller"),
+                    f"no controller named {settings.controller!r} (have: {', '.join(sorted(controllers))})",
+                )
+            )
             return None
         return Resolved(cls, settings, path)
 
     driver = one("driver", ("driver",), config.driver.type, config.driver)
     demand = [one("demand", ("demand-listeners", i), e.type, e) for i, e in enumerate(config.demand_listeners)]
-    destroy = [one("destroy", ("destroy-listeners", i), e.type, e)
-               for i, e in enumerate(config.destroy_listeners)]
+    destroy = [one("destroy", ("destroy-listeners", i), e.type, e) for i, e in enumerate(config.destroy_listeners)]
     if problems or driver is None:
         raise ConfigError(problems)
     return ResolvedPlugins(
@@ -66,4 +70,3 @@ def resolve_plugins(loaded: LoadedConfig, registry: Registry) -> ResolvedPlugins
         tuple(r for r in demand if r is not None),
         tuple(r for r in destroy if r is not None),
     )
-

@@ -42,6 +42,7 @@ class PluginCounters:
         def count(reason: str) -> None:
             with self._lock:
                 self.counts[(plugin, reason)] += 1
+
         return count
 
     def snapshot(self) -> dict[tuple[str, str], int]:
@@ -50,8 +51,9 @@ class PluginCounters:
 
 
 class Daemon:
-    def __init__(self, loaded: LoadedConfig, registry: Registry | None = None, *,
-                 dry_run: bool = False, serve_api: bool = True) -> None:
+    def __init__(
+        self, loaded: LoadedConfig, registry: Registry | None = None, *, dry_run: bool = False, serve_api: bool = True
+    ) -> None:
         self.loaded = loaded
         self.config = loaded.config
         self.registry = registry or Registry.discover()
@@ -63,8 +65,13 @@ class Daemon:
         self.credentials = {c.name: read_token(c) for c in self.config.controllers}
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
         self.engine = Engine(
-            self.config, self._build_driver(), self.clients, self.pool,
-            request_poll=self.poll_now, credentials=self.credentials, dry_run=dry_run,
+            self.config,
+            self._build_driver(),
+            self.clients,
+            self.pool,
+            request_poll=self.poll_now,
+            credentials=self.credentials,
+            dry_run=dry_run,
         )
         self.demand_listeners: list[DemandListener] = []
         self.destroy_listeners: list[DestroyListener] = []
@@ -82,7 +89,7 @@ class Daemon:
         self._reload = threading.Event()
 
     def _context(self, settings: Any) -> PluginContext:
-        name = getattr(settings, "display_name", None) or getattr(settings, "type", "plugin")
+        name = str(getattr(settings, "display_name", None) or getattr(settings, "type", "plugin"))
         return PluginContext(
             config=self.config,
             emit=self.engine_submit,
@@ -90,6 +97,9 @@ class Daemon:
             log=logging.getLogger(f"autoscaler.plugin.{name}"),
             count=self.counters.counter(name),
         )
+
+    def listeners(self) -> list[DemandListener | DestroyListener]:
+        return [*self.demand_listeners, *self.destroy_listeners]
 
     def engine_submit(self, message: Any) -> None:
         self.engine.submit(message)
@@ -108,27 +118,39 @@ class Daemon:
         self._engine_thread.start()
         for name in self.clients:
             self.engine._refresh_computers(name)  # first look at Jenkins, before any plan
-        for listener in [*self.demand_listeners, *self.destroy_listeners]:
+        for listener in self.listeners():
             try:
                 listener.start()
             except Exception:
                 log.exception("listener %s failed to start; continuing without it", _name(listener))
         daemon = self.config.daemon
         self.scheduler.add_job(self.engine.submit, "interval", args=[Tick()], seconds=daemon.tick, id="tick")
-        self.scheduler.add_job(self.engine.submit, "interval", args=[Reconcile()],
-                               seconds=daemon.reconcile_interval, id="reconcile")
+        self.scheduler.add_job(
+            self.engine.submit, "interval", args=[Reconcile()], seconds=daemon.reconcile_interval, id="reconcile"
+        )
         for i, listener in enumerate(self.demand_listeners):
-            self.scheduler.add_job(self._poll, "interval", args=[listener], seconds=listener.interval,
-                                   id=f"demand-{i}", next_run_time=datetime.now())
+            self.scheduler.add_job(
+                self._poll,
+                "interval",
+                args=[listener],
+                seconds=listener.interval,
+                id=f"demand-{i}",
+                next_run_time=datetime.now(),
+            )
         self.scheduler.start()
         if self.serve_api:
             from autoscaler.api.server import ApiServer
 
             self.api = ApiServer(self.config.api, self.engine, self.counters)
             self.api.start()
-        log.info("autoscaler %s started: %d labels, %d controllers, driver %s%s",
-                 daemon.id, len(self.config.labels), len(self.config.controllers),
-                 self.config.driver.type, " (dry run)" if self.dry_run else "")
+        log.info(
+            "autoscaler %s started: %d labels, %d controllers, driver %s%s",
+            daemon.id,
+            len(self.config.labels),
+            len(self.config.controllers),
+            self.config.driver.type,
+            " (dry run)" if self.dry_run else "",
+        )
 
     def adopt(self) -> None:
         """List what the driver runs and hand it to the engine before anything is planned."""
@@ -153,8 +175,9 @@ class Daemon:
             log.exception("demand listener %s crashed while polling", _name(listener))
             self.engine.submit(DemandUpdate(_name(listener), controller, None, f"{type(exc).__name__}: {exc}"))
             return
-        self.engine.submit(DemandUpdate(_name(listener), report.controller or controller, report,
-                                        observed_at=observed_at))
+        self.engine.submit(
+            DemandUpdate(_name(listener), report.controller or controller, report, observed_at=observed_at)
+        )
 
     def _controller_of(self, listener: DemandListener | DestroyListener) -> str:
         return getattr(listener.settings, "controller", None) or self.config.controllers[0].name
@@ -193,10 +216,13 @@ class Daemon:
         old = self.config
         for key in ("controllers", "driver", "demand_listeners", "destroy_listeners", "api", "daemon"):
             if getattr(new, key) != getattr(old, key):
-                log.warning("reload: %s changed; that takes effect at the next restart",
-                            key.replace("_", "-"))
-        new = new.model_copy(update={k: getattr(old, k) for k in (
-            "controllers", "driver", "demand_listeners", "destroy_listeners", "api", "daemon")})
+                log.warning("reload: %s changed; that takes effect at the next restart", key.replace("_", "-"))
+        new = new.model_copy(
+            update={
+                k: getattr(old, k)
+                for k in ("controllers", "driver", "demand_listeners", "destroy_listeners", "api", "daemon")
+            }
+        )
         self.config = new
         self.loaded = loaded
         self.engine.submit(Reload(new))
@@ -208,7 +234,7 @@ class Daemon:
         log.info("stopping; running agents are left as they are")
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        for listener in [*self.demand_listeners, *self.destroy_listeners]:
+        for listener in self.listeners():
             try:
                 listener.stop()
             except Exception:

@@ -36,15 +36,34 @@ WORKLOAD = (
 
 
 def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: str) -> dict[str, Any]:
-    agent = [sys.executable, "-m", "autoscaler.testing.swarm_agent",
-             "-url", "{url}", "-username", "{user}", "-passwordEnvVariable", "{credential_env}",
-             "-name", "{name}", "-labels", "{labels}", "-executors", "{executors}",
-             "-mode", "exclusive", "-disableClientsUniqueId", "-retry", "1"]
+    agent = [
+        sys.executable,
+        "-m",
+        "autoscaler.testing.swarm_agent",
+        "-url",
+        "{url}",
+        "-username",
+        "{user}",
+        "-passwordEnvVariable",
+        "{credential_env}",
+        "-name",
+        "{name}",
+        "-labels",
+        "{labels}",
+        "-executors",
+        "{executors}",
+        "-mode",
+        "exclusive",
+        "-disableClientsUniqueId",
+        "-retry",
+        "1",
+    ]
     return {
         "controllers": [{"name": "demo", "url": sim_url, "user": user, "token-file": token_file}],
         "driver": {"type": "local", "work-dir": work_dir, "inherit-env": ["PATH", "HOME", "PYTHONPATH"]},
-        "demand-listeners": [{"name": "queue", "type": "jenkins-queue", "interval": "1s",
-                              "label-source": "placeholders"}],
+        "demand-listeners": [
+            {"name": "queue", "type": "jenkins-queue", "interval": "1s", "label-source": "placeholders"}
+        ],
         "destroy-listeners": [{"name": "events", "type": "zmq", "endpoints": [zmq]}],
         "labels": [
             {"name": "python", "command": agent, "max": 5, "idle-timeout": "5s"},
@@ -53,8 +72,13 @@ def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: st
         ],
         "limits": {"max-agents": 12, "launches-per-second": 10, "boot-timeout": "60s"},
         "api": {"listen": "127.0.0.1:0"},
-        "daemon": {"id": "demo", "name-prefix": "demo", "tick": "0.5s", "reconcile-interval": "3s",
-                   "retire-grace": "5s"},
+        "daemon": {
+            "id": "demo",
+            "name-prefix": "demo",
+            "tick": "0.5s",
+            "reconcile-interval": "3s",
+            "retire-grace": "5s",
+        },
     }
 
 
@@ -75,8 +99,9 @@ def run_demo(*, jobs: int = 36, build_seconds: float = 1.5, live: bool = False, 
         token_file.chmod(0o600)
         config_file = Path(tmp, "config.yaml")
         assert sim.zmq_endpoint is not None
-        config_file.write_text(yaml.safe_dump(
-            demo_config(sim.url, sim.user, str(token_file), sim.zmq_endpoint, str(Path(tmp, "agents")))))
+        config_file.write_text(
+            yaml.safe_dump(demo_config(sim.url, sim.user, str(token_file), sim.zmq_endpoint, str(Path(tmp, "agents"))))
+        )
         for name, kind, label in WORKLOAD:
             sim.add_job(name, kind=kind, label=label, duration=build_seconds)  # type: ignore[arg-type]
         os.environ.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
@@ -123,8 +148,10 @@ def _feed(sim: Any, jobs: int) -> None:
 def _show(daemon: Any, sim: Any, jobs: int, done: int, started: float, live: bool) -> None:
     pools = _ask(daemon, "pools")
     queued = len(sim.model.queue)
-    head = (f"t={time.monotonic() - started:5.1f}s  builds done {done}/{jobs}  queued {queued}  "
-            f"agents in Jenkins {len([n for n in sim.model.nodes if not n.endswith('-placeholder')])}")
+    head = (
+        f"t={time.monotonic() - started:5.1f}s  builds done {done}/{jobs}  queued {queued}  "
+        f"agents in Jenkins {len([n for n in sim.model.nodes if not n.endswith('-placeholder')])}"
+    )
     text = head + "\n" + tables.pools_table(pools)
     if live:
         sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
@@ -133,8 +160,16 @@ def _show(daemon: Any, sim: Any, jobs: int, done: int, started: float, live: boo
         print(text + "\n", flush=True)
 
 
-def _summary(sim: Any, jobs: int, status: dict[str, Any], pools: list[dict[str, Any]], leaked: list[Any],
-             nodes_left: list[str], finished: bool, elapsed: float) -> bool:
+def _summary(
+    sim: Any,
+    jobs: int,
+    status: dict[str, Any],
+    pools: list[dict[str, Any]],
+    leaked: list[Any],
+    nodes_left: list[str],
+    finished: bool,
+    elapsed: float,
+) -> bool:
     done = sim.model.builds_done()
     p50, p95 = status["queue_to_launch_p50"], status["queue_to_launch_p95"]
     lines = [

@@ -46,8 +46,11 @@ def render(data: dict[str, Any], plugin_counts: dict[tuple[str, str], int]) -> s
     for key, value in sorted(data["events"].items()):
         source, kind = key.split("\x00")
         out.append(f"autoscaler_events_total{_labels(source=source, kind=kind)} {value}")
-    family("autoscaler_plugin_occurrences_total", "counter",
-           "Notable occurrences counted by plugins (malformed input, ignored events).")
+    family(
+        "autoscaler_plugin_occurrences_total",
+        "counter",
+        "Notable occurrences counted by plugins (malformed input, ignored events).",
+    )
     for (plugin, reason), value in sorted(plugin_counts.items()):
         out.append(f"autoscaler_plugin_occurrences_total{_labels(plugin=plugin, reason=reason)} {value}")
     family("autoscaler_io_errors_total", "counter", "Failed reads of Jenkins or the driver.")
@@ -56,8 +59,12 @@ def render(data: dict[str, Any], plugin_counts: dict[tuple[str, str], int]) -> s
     family("autoscaler_demand_unknown", "gauge", "1 while a demand listener cannot read its source.")
     for name in sorted(data["demand_errors"]):
         out.append(f"autoscaler_demand_unknown{_labels(listener=name)} 1")
-    _histogram(out, "autoscaler_queue_to_launch_seconds",
-               "From queued work to the launch made for it.", data["queue_to_launch"])
+    _histogram(
+        out,
+        "autoscaler_queue_to_launch_seconds",
+        "From queued work to the launch made for it.",
+        data["queue_to_launch"],
+    )
     _histogram(out, "autoscaler_boot_seconds", "From launch to online in Jenkins.", data["boot_seconds"])
     family("autoscaler_ready", "gauge", "1 once the daemon has seen Jenkins and its agents.")
     out.append(f"autoscaler_ready {1 if data['ready'] else 0}")

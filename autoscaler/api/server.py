@@ -78,14 +78,16 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "autoscaler"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("api: " + format, *args)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
-        data = body if isinstance(body, bytes) else (
-            body.encode() if isinstance(body, str) else json.dumps(body, indent=1).encode()
+        data = (
+            body
+            if isinstance(body, bytes)
+            else (body.encode() if isinstance(body, str) else json.dumps(body, indent=1).encode())
         )
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -138,11 +140,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             data = self._ask("metrics")
             if data is not None:
-                self._send(200, render(data, self.api.counters.snapshot()),
-                           "text/plain; version=0.0.4; charset=utf-8")
+                self._send(200, render(data, self.api.counters.snapshot()), "text/plain; version=0.0.4; charset=utf-8")
             return
-        routes = {"/v1/pools": "pools", "/v1/agents": "agents", "/v1/demand": "demand",
-                  "/v1/events": "events", "/v1/status": "status"}
+        routes = {
+            "/v1/pools": "pools",
+            "/v1/agents": "agents",
+            "/v1/demand": "demand",
+            "/v1/events": "events",
+            "/v1/status": "status",
+        }
         op = routes.get(path)
         if op is None:
             self._error(404, f"no such endpoint: {path}")

@@ -22,8 +22,10 @@ class ApiError(Exception):
 def _lenient_api(path: str) -> ApiConfig:
     """The ``api`` section of a config that has errors elsewhere (the daemon still runs the
     last good one), so the CLI keeps working while the file is being fixed."""
-    print(f"autoscaler: warning: {path} has errors (see 'autoscaler config validate'); "
-          "reading only its api section", file=sys.stderr)
+    print(
+        f"autoscaler: warning: {path} has errors (see 'autoscaler config validate'); reading only its api section",
+        file=sys.stderr,
+    )
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)

@@ -49,8 +49,9 @@ def cli() -> None:
 @click.option("-c", "--config", "config_file", help=CONFIG_HELP)
 @click.option("--once", is_flag=True, help="Adopt, poll demand, plan and act once, then exit.")
 @click.option("--dry-run", is_flag=True, help="Plan and log, but launch and retire nothing.")
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
 def run(config_file: str | None, once: bool, dry_run: bool, log_level: str) -> None:
     """Run the daemon (also installed as ``autoscalerd``)."""
     _setup_logging(log_level)
@@ -107,8 +108,10 @@ def config_validate(config_file: str | None) -> None:
         sys.exit(1)
     for warning in [*loaded.warnings, *visibility_warnings(loaded, plugins)]:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{path}: OK ({len(loaded.config.labels)} labels, {len(loaded.config.controllers)} "
-               f"controllers{', KubeStack format' if loaded.legacy else ''})")
+    click.echo(
+        f"{path}: OK ({len(loaded.config.labels)} labels, {len(loaded.config.controllers)} "
+        f"controllers{', KubeStack format' if loaded.legacy else ''})"
+    )
 
 
 @config.command("reference")
@@ -117,8 +120,11 @@ def config_reference() -> None:
     from autoscaler.config.reference import reference
     from autoscaler.discovery import Registry
 
-    plugins = [(_KIND_TITLE[p.kind], p.name, p.cls.settings_model)  # type: ignore[attr-defined]
-               for p in Registry.discover().plugins if p.cls is not None and p.name != "jenkins_queue"]
+    plugins = [
+        (_KIND_TITLE[p.kind], p.name, p.cls.settings_model)  # type: ignore[attr-defined]
+        for p in Registry.discover().plugins
+        if p.cls is not None and p.name != "jenkins_queue"
+    ]
     click.echo(reference(plugins), nl=False)
 
 
@@ -133,12 +139,26 @@ def plugins(output: str) -> None:
 
     found = Registry.discover().plugins
     if output == "json":
-        click.echo(json.dumps([{"kind": p.kind, "type": p.name, "target": p.target,
-                                "distribution": p.distribution, "version": p.version,
-                                "error": p.error} for p in found], indent=1))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "kind": p.kind,
+                        "type": p.name,
+                        "target": p.target,
+                        "distribution": p.distribution,
+                        "version": p.version,
+                        "error": p.error,
+                    }
+                    for p in found
+                ],
+                indent=1,
+            )
+        )
         return
-    rows = [(p.kind, p.name, p.distribution, p.version, "ok" if p.error is None else f"BROKEN: {p.error}")
-            for p in found]
+    rows = [
+        (p.kind, p.name, p.distribution, p.version, "ok" if p.error is None else f"BROKEN: {p.error}") for p in found
+    ]
     click.echo(tables.table(("KIND", "TYPE", "DISTRIBUTION", "VERSION", "STATUS"), rows, shrink=4))
 
 
@@ -162,8 +182,7 @@ def _fetch(api: str | None, config_file: str | None, path: str, **params: Any) -
         sys.exit(1)
 
 
-_OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table",
-                       show_default=True)
+_OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 
 
 @cli.command()
@@ -178,8 +197,7 @@ def pools(api: str | None, config_file: str | None, output: str) -> None:
 @cli.command()
 @_api_options
 @click.option("--label", help="Only agents of this label.")
-@click.option("-o", "--output", type=click.Choice(["table", "wide", "json"]), default="table",
-              show_default=True)
+@click.option("-o", "--output", type=click.Choice(["table", "wide", "json"]), default="table", show_default=True)
 def agents(api: str | None, config_file: str | None, label: str | None, output: str) -> None:
     """Every agent: name, label, state, age, time in state, build."""
     params = {"label": label} if label else {}
@@ -257,10 +275,14 @@ def delete(api: str | None, config_file: str | None, name: str, now: bool) -> No
 
 
 @cli.command()
-@click.option("--jobs", default=36, show_default=True, type=click.IntRange(1, 1000),
-              help="How many builds to queue.")
-@click.option("--build-seconds", default=1.5, show_default=True, type=click.FloatRange(0.1, 60),
-              help="How long each simulated build runs.")
+@click.option("--jobs", default=36, show_default=True, type=click.IntRange(1, 1000), help="How many builds to queue.")
+@click.option(
+    "--build-seconds",
+    default=1.5,
+    show_default=True,
+    type=click.FloatRange(0.1, 60),
+    help="How long each simulated build runs.",
+)
 @click.option("--live/--no-live", default=None, help="Redraw a live view (default: on a terminal).")
 @click.option("--timeout", default=240.0, show_default=True, help="Give up after this many seconds.")
 def demo(jobs: int, build_seconds: float, live: bool | None, timeout: float) -> None:
@@ -268,8 +290,9 @@ def demo(jobs: int, build_seconds: float, live: bool | None, timeout: float) -> 
     driver, simulated swarm agents and ZMQ build events, then print a summary."""
     from autoscaler.demo import run_demo
 
-    ok = run_demo(jobs=jobs, build_seconds=build_seconds,
-                  live=sys.stdout.isatty() if live is None else live, timeout=timeout)
+    ok = run_demo(
+        jobs=jobs, build_seconds=build_seconds, live=sys.stdout.isatty() if live is None else live, timeout=timeout
+    )
     sys.exit(0 if ok else 1)
 
 

@@ -8,8 +8,9 @@ from typing import Any
 from autoscaler.config.units import format_duration
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 80,
-          shrink: int | None = None) -> str:
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, max_width: int = 80, shrink: int | None = None
+) -> str:
     """Left-aligned columns two spaces apart; column ``shrink`` is cut to fit ``max_width``."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -39,21 +40,56 @@ def pools_table(pools: list[dict[str, Any]]) -> str:
             note = f"capped: {p['blocked_by']}"
         if p.get("failed"):
             note = (note + f" failed={p['failed']}").strip()
-        rows.append((p["label"], p["demand"], p["requested"], p["pending"], p["booting"], p["ready"],
-                     p["busy"], p["retiring"], p["held"], p["min_ready"], p["max"], note))
+        rows.append(
+            (
+                p["label"],
+                p["demand"],
+                p["requested"],
+                p["pending"],
+                p["booting"],
+                p["ready"],
+                p["busy"],
+                p["retiring"],
+                p["held"],
+                p["min_ready"],
+                p["max"],
+                note,
+            )
+        )
     return table(POOL_HEADERS, rows, shrink=11)
 
 
 def agents_table(agents: list[dict[str, Any]], *, wide: bool = False) -> str:
+    headers: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
     if wide:
         headers = ("NAME", "LABEL", "STATE", "AGE", "IN-STATE", "BUILD", "CONTROLLER", "COMMENT")
-        rows = [(a["name"], a["label"], a["state"], format_duration(a["age_seconds"]),
-                 format_duration(a["in_state_seconds"]), _build(a["build"]), a["controller"], a["comment"])
-                for a in agents]
+        rows = [
+            (
+                a["name"],
+                a["label"],
+                a["state"],
+                format_duration(a["age_seconds"]),
+                format_duration(a["in_state_seconds"]),
+                _build(a["build"]),
+                a["controller"],
+                a["comment"],
+            )
+            for a in agents
+        ]
         return table(headers, rows, max_width=200)
     headers = ("NAME", "LABEL", "STATE", "AGE", "IN-STATE", "BUILD")
-    rows = [(a["name"], a["label"], a["state"], format_duration(a["age_seconds"]),
-             format_duration(a["in_state_seconds"]), _build(a["build"])) for a in agents]
+    rows = [
+        (
+            a["name"],
+            a["label"],
+            a["state"],
+            format_duration(a["age_seconds"]),
+            format_duration(a["in_state_seconds"]),
+            _build(a["build"]),
+        )
+        for a in agents
+    ]
     return table(headers, rows, shrink=5)
 
 
@@ -68,8 +104,7 @@ def demand_table(demand: dict[str, Any]) -> str:
     if unmatched:
         lines.append("")
         lines.append("Queued work no configured label serves:")
-        lines.append(table(("KEY", "WANTS", "WHAT"), [(i["key"], i["wants"], i["what"]) for i in unmatched],
-                           shrink=2))
+        lines.append(table(("KEY", "WANTS", "WHAT"), [(i["key"], i["wants"], i["what"]) for i in unmatched], shrink=2))
     return "\n".join(lines)
 
 

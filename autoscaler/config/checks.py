@@ -19,26 +19,32 @@ def visibility_warnings(loaded: LoadedConfig, plugins: ResolvedPlugins) -> list[
         if source != "why":
             continue
         controller = getattr(resolved.settings, "controller", None) or config.controllers[0].name
-        served = [(i, lab) for i, lab in enumerate(config.labels)
-                  if config.controller_of(lab).name == controller]
+        served = [(i, lab) for i, lab in enumerate(config.labels) if config.controller_of(lab).name == controller]
         if any(lab.min_ready > 0 for _, lab in served):
             continue
         for i, lab in served:
-            out.append(loaded.problem(
-                ("labels", i, "name"),
-                f"label {lab.name!r} cannot be seen from zero agents for pipeline jobs with "
-                "label-source: why (Jenkins names no label while it has no agent node); "
-                "freestyle jobs still work. Use label-source: placeholders, or min-ready: 1 on some label",
-            ))
+            out.append(
+                loaded.problem(
+                    ("labels", i, "name"),
+                    f"label {lab.name!r} cannot be seen from zero agents for pipeline jobs with "
+                    "label-source: why (Jenkins names no label while it has no agent node); "
+                    "freestyle jobs still work. Use label-source: placeholders, or min-ready: 1 on some label",
+                )
+            )
     for i, lab in enumerate(config.labels):
         for key in lab.env:
             if _SECRETISH.search(key):
-                out.append(loaded.problem(
-                    ("labels", i, "env", key),
-                    "looks like a secret in plain config; agents get the Jenkins credential "
-                    "through the driver's secret channel, other secrets belong in the driver's secret store",
-                ))
+                out.append(
+                    loaded.problem(
+                        ("labels", i, "env", key),
+                        "looks like a secret in plain config; agents get the Jenkins credential "
+                        "through the driver's secret channel, other secrets belong in the driver's secret store",
+                    )
+                )
         if config.driver.type == "local" and lab.command is None:
-            out.append(loaded.problem(("labels", i), f"label {lab.name!r} has no command: the local "
-                                      "driver cannot launch its agents"))
+            out.append(
+                loaded.problem(
+                    ("labels", i), f"label {lab.name!r} has no command: the local driver cannot launch its agents"
+                )
+            )
     return out

@@ -22,12 +22,24 @@ def translate(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Path, st
     warnings: list[tuple[Path, str]] = []
     origin: dict[Path, Path] = {}
     known = {"jenkins", "kubernetes", "image", "demand-listeners", "destroy-listeners", "labels"}
-    for key in data:
+    for key, value in data.items():
         if key not in known:
-            out[key] = data[key]  # let the core model report it (or accept a new-format key)
+            out[key] = value  # let the core model report it (or accept a new-format key)
             origin[(key,)] = (key,)
+    _controller(data.get("jenkins"), out, warnings, origin)
+    _driver(data.get("kubernetes"), out, warnings, origin)
+    for section in ("demand-listeners", "destroy-listeners"):
+        _listeners(section, data.get(section), out, origin)
+    _labels(data.get("labels"), data.get("image"), out, origin)
+    return out, warnings, origin
 
-    jenkins = data.get("jenkins")
+
+Out = dict[str, Any]
+Warnings = list[tuple[Path, str]]
+Origin = dict[Path, Path]
+
+
+def _controller(jenkins: Any, out: Out, warnings: Warnings, origin: Origin) -> None:
     if isinstance(jenkins, dict):
         controller: dict[str, Any] = {"name": "main"}
         renames = {"external_url": "url", "url": "url", "internal_url": "agent-url", "user": "user"}
@@ -43,8 +55,11 @@ def translate(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Path, st
             controller["token"] = jenkins["pass"]
             origin[("controllers", 0, "token")] = ("jenkins", "pass")
             warnings.append(
-                (("jenkins", "pass"), "inline Jenkins password; move it to a file and use "
-                 "controllers[].token-file (readable only by the daemon)")
+                (
+                    ("jenkins", "pass"),
+                    "inline Jenkins password; move it to a file and use "
+                    "controllers[].token-file (readable only by the daemon)",
+                )
             )
         out["controllers"] = [controller]
         origin[("controllers",)] = ("jenkins",)
@@ -52,7 +67,8 @@ def translate(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Path, st
     else:
         out["controllers"] = jenkins
 
-    kube = data.get("kubernetes")
+
+def _driver(kube: Any, out: Out, warnings: Warnings, origin: Origin) -> None:
     if isinstance(kube, dict):
         driver: dict[str, Any] = {"type": "kubernetes"}
         for key, value in kube.items():
@@ -61,51 +77,52 @@ def translate(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Path, st
             origin[("driver", new)] = ("kubernetes", key)
         if "api_key" in kube:
             warnings.append(
-                (("kubernetes", "api_key"), "inline Kubernetes API key; use a kubeconfig file "
-                 "or the in-cluster service account instead")
+                (
+                    ("kubernetes", "api_key"),
+                    "inline Kubernetes API key; use a kubeconfig file or the in-cluster service account instead",
+                )
             )
         out["driver"] = driver
         origin[("driver",)] = ("kubernetes",)
 
-    for section in ("demand-listeners", "destroy-listeners"):
-        entries = data.get(section)
-        if not isinstance(entries, list):
-            if entries is not None:
-                out[section] = entries
-            continue
-        new_entries = []
-        for i, entry in enumerate(entries):
-            origin[(section, i)] = (section, i)
-            if not isinstance(entry, dict):
-                new_entries.append(entry)
-                continue
-            new = {k: v for k, v in entry.items()}
-            for k in entry:
-                origin[(section, i, k)] = (section, i, k)
-            kind = new.get("type")
-            if isinstance(kind, str):
-                new["type"] = _TYPE_NAMES.get(kind, kind)
-            if new.get("type") == "zmq" and "host" in new:
-                host, port = new.pop("host"), new.pop("port", 8888)
-                new["endpoints"] = [f"tcp://{host}:{port}"]
-                origin[(section, i, "endpoints")] = (section, i, "host")
-            new_entries.append(new)
-        out[section] = new_entries
 
-    image = data.get("image")
-    labels = data.get("labels")
+def _listeners(section: str, entries: Any, out: Out, origin: Origin) -> None:
+    if not isinstance(entries, list):
+        if entries is not None:
+            out[section] = entries
+        return
+    new_entries = []
+    for i, entry in enumerate(entries):
+        origin[(section, i)] = (section, i)
+        if not isinstance(entry, dict):
+            new_entries.append(entry)
+            continue
+        new = dict(entry)
+        for k in entry:
+            origin[(section, i, k)] = (section, i, k)
+        kind = new.get("type")
+        if isinstance(kind, str):
+            new["type"] = _TYPE_NAMES.get(kind, kind)
+        if new.get("type") == "zmq" and "host" in new:
+            host, port = new.pop("host"), new.pop("port", 8888)
+            new["endpoints"] = [f"tcp://{host}:{port}"]
+            origin[(section, i, "endpoints")] = (section, i, "host")
+        new_entries.append(new)
+    out[section] = new_entries
+
+
+def _labels(labels: Any, image: Any, out: Out, origin: Origin) -> None:
     if isinstance(labels, list):
         new_labels = []
         for i, lab in enumerate(labels):
             origin[("labels", i)] = ("labels", i)
-            if isinstance(lab, dict):
-                lab = dict(lab)
-                for k in lab:
+            item = dict(lab) if isinstance(lab, dict) else lab
+            if isinstance(item, dict):
+                for k in item:
                     origin[("labels", i, k)] = ("labels", i, k)
-                if image is not None and "image" not in lab:
-                    lab["image"] = image
-            new_labels.append(lab)
+                if image is not None and "image" not in item:
+                    item["image"] = image
+            new_labels.append(item)
         out["labels"] = new_labels
     elif labels is not None:
         out["labels"] = labels
-    return out, warnings, origin

@@ -72,22 +72,15 @@ def parse_config(text: str, file: str = "<config>") -> LoadedConfig:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(
-            [_problem(file, lines, origin, *_explain(Config, err)) for err in _real(exc)]
-        ) from None
+        raise ConfigError([_problem(file, lines, origin, *_explain(Config, err)) for err in _real(exc)]) from None
     loaded = LoadedConfig(config, file, warnings, lines, origin, legacy)
     for i, ctl in enumerate(config.controllers):
         if ctl.token is not None and not legacy:
-            warnings.append(
-                loaded.problem(("controllers", i, "token"),
-                               "inline token; prefer token-file or token-env")
-            )
+            warnings.append(loaded.problem(("controllers", i, "token"), "inline token; prefer token-file or token-env"))
     return loaded
 
 
-def validate_section(
-    loaded: LoadedConfig, path: Path, model: type[BaseModel], entry: PluginEntry
-) -> BaseModel:
+def validate_section(loaded: LoadedConfig, path: Path, model: type[BaseModel], entry: PluginEntry) -> BaseModel:
     """Validate a plugin's section with the plugin's own model; errors point at the user's lines."""
     try:
         return model.model_validate(entry.settings())
@@ -102,13 +95,13 @@ def validate_section(
 def _real(exc: ValidationError) -> list[Any]:
     """The errors, less pydantic's follow-on "too short" for a list whose items all failed."""
     return [
-        err for err in exc.errors()
+        err
+        for err in exc.errors()
         if not (err["type"] == "too_short" and isinstance(err.get("input"), list) and err["input"])
     ]
 
 
-def _problem(file: str, lines: Mapping[Path, int], origin: Mapping[Path, Path],
-             path: Path, message: str) -> Problem:
+def _problem(file: str, lines: Mapping[Path, int], origin: Mapping[Path, Path], path: Path, message: str) -> Problem:
     source = _origin_of(origin, path)
     return Problem(file, line_of(dict(lines), source), dotted(path), message)
 
@@ -174,7 +167,8 @@ def _explain(model: type[BaseModel], err: Any) -> tuple[Path, str]:
 def _kind_of(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _parse_dotted(text: str) -> Path:

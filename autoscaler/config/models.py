@@ -148,8 +148,7 @@ class LabelConfig(Model):
                 parsed = None
             if not isinstance(parsed, label_expr.Atom) or parsed.name != atom:
                 raise ValueError(
-                    f"expected a single Jenkins label (no spaces or & | ! ( ) < > -> operators), "
-                    f"got {atom!r}"
+                    f"expected a single Jenkins label (no spaces or & | ! ( ) < > -> operators), got {atom!r}"
                 )
         return value
 
@@ -258,8 +257,7 @@ class Config(Model):
         for i, lab in enumerate(self.labels):
             if lab.controller is not None and lab.controller not in names:
                 raise ValueError(
-                    f"labels[{i}].controller: no controller named {lab.controller!r} "
-                    f"(have: {', '.join(names)})"
+                    f"labels[{i}].controller: no controller named {lab.controller!r} (have: {', '.join(names)})"
                 )
         listener_names = [e.name or e.type for e in (*self.demand_listeners, *self.destroy_listeners)]
         _unique(listener_names, "listeners", "listener name (defaults to the type)")

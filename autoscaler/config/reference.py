@@ -31,7 +31,8 @@ def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in get_args(annotation) if a is not type(None)) + (
-            " (optional)" if type(None) in get_args(annotation) else "")
+            " (optional)" if type(None) in get_args(annotation) else ""
+        )
     if origin is tuple:
         return f"list of {_type_name(get_args(annotation)[0])}"
     if origin is list:
@@ -49,7 +50,8 @@ def _type_name(annotation: Any) -> str:
         return _type_name(get_args(annotation)[0])
     if isinstance(annotation, type):
         return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
-            annotation.__name__, annotation.__name__)
+            annotation.__name__, annotation.__name__
+        )
     return str(annotation)
 
 
@@ -91,6 +93,12 @@ def reference(plugins: list[tuple[str, str, type[BaseModel]]]) -> str:
     for title, model in _SECTIONS:
         out += ["", f"## `{title}`", "", (model.__doc__ or "").strip(), "", *model_table(model)]
     for kind, name, model in plugins:
-        out += ["", f"## {kind} `type: {name}`", "", (model.__doc__ or "").strip(), "",
-                *model_table(model, skip=("type",))]
+        out += [
+            "",
+            f"## {kind} `type: {name}`",
+            "",
+            (model.__doc__ or "").strip(),
+            "",
+            *model_table(model, skip=("type",)),
+        ]
     return "\n".join(out) + "\n"

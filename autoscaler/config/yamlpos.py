@@ -29,7 +29,7 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
         return None, {}
     lines: dict[Path, int] = {}
     _walk(node, (), lines)
-    data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+    data = yaml.load(text, Loader=yaml.SafeLoader)
     return data, lines
 
 

@@ -9,6 +9,7 @@ The Jenkins credential is passed in an environment variable, never on the comman
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -117,29 +118,46 @@ class LocalDriver(Driver):
         argv = _argv(lab.command, values)
         env = {k: os.environ[k] for k in self.local.inherit_env if k in os.environ}
         env.update(lab.env)
-        env.update({
-            _MARK_ID: self.daemon_id,
-            _MARK_NAME: spec.name,
-            "AGENT_NAME": spec.name,
-            "AGENT_LABEL": lab.name,
-            "AGENT_LABELS": values["labels"],
-            "AGENT_EXECUTORS": values["executors"],
-            "AGENT_WORKDIR": str(workdir),
-            "JENKINS_URL": values["url"],
-            "JENKINS_USER": values["user"],
-        })
+        env.update(
+            {
+                _MARK_ID: self.daemon_id,
+                _MARK_NAME: spec.name,
+                "AGENT_NAME": spec.name,
+                "AGENT_LABEL": lab.name,
+                "AGENT_LABELS": values["labels"],
+                "AGENT_EXECUTORS": values["executors"],
+                "AGENT_WORKDIR": str(workdir),
+                "JENKINS_URL": values["url"],
+                "JENKINS_USER": values["user"],
+            }
+        )
         if spec.credential is not None:
             env[self.local.credential_env] = spec.credential
         try:
             with open(log_path, "ab") as out:
-                proc = subprocess.Popen(  # noqa: S603 - the operator's configured command
-                    argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                    stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
                 )
         except OSError as exc:
             raise DriverError(f"cannot start {argv[0]!r}: {exc.strerror}", transient=False) from None
-        record = _Record(spec.name, lab.name, spec.controller.name, self.daemon_id, proc.pid,
-                         _start_ticks(proc.pid) or 0, time.time(), str(workdir), str(log_path))
+        record = _Record(
+            spec.name,
+            lab.name,
+            spec.controller.name,
+            self.daemon_id,
+            proc.pid,
+            _start_ticks(proc.pid) or 0,
+            time.time(),
+            str(workdir),
+            str(log_path),
+        )
         self._write(record)
         with self._lock:
             self._children[spec.name] = proc
@@ -167,8 +185,8 @@ class LocalDriver(Driver):
         if record is not None and not self.local.keep_workdirs:
             shutil.rmtree(record.workdir, ignore_errors=True)
 
-    def list(self) -> list[AgentHandle]:
-        handles: list[AgentHandle] = []
+    def list(self) -> builtins.list[AgentHandle]:
+        handles: builtins.list[AgentHandle] = []
         known: set[str] = set()
         for path in sorted(self.state_dir.glob("*.json")):
             record = self._read(path.stem)
@@ -213,9 +231,9 @@ class LocalDriver(Driver):
             path.rename(path.with_suffix(".broken"))
             return None
 
-    def _orphans(self, known: set[str]) -> list[_Record]:
+    def _orphans(self, known: set[str]) -> builtins.list[_Record]:
         """Processes that carry our daemon id but have no state file (a launch interrupted)."""
-        found: list[_Record] = []
+        found: builtins.list[_Record] = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
@@ -226,9 +244,7 @@ class LocalDriver(Driver):
                 raw = (entry / "environ").read_bytes()
             except (OSError, ProcessLookupError):
                 continue
-            env = dict(
-                part.split(b"=", 1) for part in raw.split(b"\0") if b"=" in part
-            )
+            env = dict(part.split(b"=", 1) for part in raw.split(b"\0") if b"=" in part)
             if env.get(_MARK_ID.encode()) != self.daemon_id.encode():
                 continue
             name = env.get(_MARK_NAME.encode(), b"").decode()
@@ -240,8 +256,19 @@ class LocalDriver(Driver):
             for lab in self.context.config.labels:
                 if lab.name == label:
                     controller = self.context.config.controller_of(lab).name
-            found.append(_Record(name, label, controller, self.daemon_id, pid, _start_ticks(pid) or 0,
-                                 time.time(), workdir, str(self.log_dir / f"{name}.log")))
+            found.append(
+                _Record(
+                    name,
+                    label,
+                    controller,
+                    self.daemon_id,
+                    pid,
+                    _start_ticks(pid) or 0,
+                    time.time(),
+                    workdir,
+                    str(self.log_dir / f"{name}.log"),
+                )
+            )
         return found
 
 
@@ -264,7 +291,7 @@ def _start_ticks(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return int(fields[19])
 
 
@@ -274,7 +301,7 @@ def _alive(pid: int, start_ticks: int | None) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return False
     return not start_ticks or int(fields[19]) == start_ticks

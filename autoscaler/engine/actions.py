@@ -28,10 +28,10 @@ def guarded(fn: Callable[..., Any], post: Callable[[Any], None], *args: Any) -> 
         post(result)
 
 
-def launch(driver: Driver, name: str, label: LabelConfig, controller: ControllerConfig,
-           daemon_id: str, credential: str | None) -> Launched:
-    spec = LaunchSpec(name=name, label=label, controller=controller, daemon_id=daemon_id,
-                      credential=credential)
+def launch(
+    driver: Driver, name: str, label: LabelConfig, controller: ControllerConfig, daemon_id: str, credential: str | None
+) -> Launched:
+    spec = LaunchSpec(name=name, label=label, controller=controller, daemon_id=daemon_id, credential=credential)
     try:
         return Launched(name, driver.launch(spec))
     except DriverError as exc:
@@ -41,8 +41,9 @@ def launch(driver: Driver, name: str, label: LabelConfig, controller: Controller
         return Launched(name, None, f"{type(exc).__name__}: {exc}", transient=False)
 
 
-def retire(driver: Driver, client: ControllerAPI | None, name: str, grace: float,
-           already_offline: bool, force: bool = False) -> Retired:
+def retire(
+    driver: Driver, client: ControllerAPI | None, name: str, grace: float, already_offline: bool, force: bool = False
+) -> Retired:
     """Take offline (if not already), stop the agent, then delete the node if it lingers.
     Unless ``force``, an agent Jenkins shows busy is left running (reported ``busy``)."""
     if client is not None:

@@ -90,6 +90,8 @@ class Engine:
         self.demand = DemandBook(config)
         self.stats = Stats()
         self.history: deque[dict[str, Any]] = deque(maxlen=500)
+        self.blocked: dict[str, str] = {}
+        """Per label, what holds back launches it needs (for ``autoscaler pools``)."""
         self.ready = False
         """True once the first adoption pass and the first look at Jenkins are done."""
         self._in_flight: set[str] = set()
@@ -119,7 +121,7 @@ class Engine:
             self.step(message)
 
     def step(self, message: Any) -> None:
-        handler = self._handlers.get(type(message))
+        handler = _HANDLERS.get(type(message))
         if handler is None:
             log.warning("engine: ignoring unknown message %r", type(message).__name__)
             return
@@ -281,8 +283,7 @@ class Engine:
         if handle.controller not in self.controllers:
             log.warning("adopting %s of unknown controller %r", handle.name, handle.controller)
         state = AgentState.PENDING if handle.status == DriverStatus.PENDING else AgentState.BOOTING
-        agent = Agent(handle.name, handle.label, handle.controller, state, handle.created, now,
-                      comment="adopted")
+        agent = Agent(handle.name, handle.label, handle.controller, state, handle.created, now, comment="adopted")
         self.agents[agent.name] = agent
         self.stats.adopted += 1
         self._record("adopted", agent, f"adopted ({handle.status})")
@@ -294,9 +295,7 @@ class Engine:
             return
         if handle.status in (DriverStatus.EXITED, DriverStatus.FAILED):
             self._lost(agent, handle.detail or str(handle.status), now)
-        elif handle.status == DriverStatus.RUNNING and agent.state in (
-            AgentState.REQUESTED, AgentState.PENDING
-        ):
+        elif handle.status == DriverStatus.RUNNING and agent.state in (AgentState.REQUESTED, AgentState.PENDING):
             agent.set_state(AgentState.BOOTING, now, "running")
         elif handle.status == DriverStatus.PENDING and agent.state == AgentState.REQUESTED:
             agent.set_state(AgentState.PENDING, now, handle.detail or "pending")
@@ -346,7 +345,7 @@ class Engine:
             return
         if not result.ok:
             agent.retire_attempts += 1
-            agent.retry_at = now + min(60.0, 2.0 * 2 ** agent.retire_attempts)
+            agent.retry_at = now + min(60.0, 2.0 * 2**agent.retire_attempts)
             agent.comment = f"retire failed (will retry): {result.error}"
             log.warning("retiring %s failed, will retry: %s", agent.name, result.error)
             return
@@ -370,8 +369,13 @@ class Engine:
                 agent.retry_at = 0.0
                 self._spawn_retire(agent)
         for name in self.controllers:
-            if any(a.controller == name and a.online_once and a.state in (AgentState.READY, AgentState.BUSY)
-                   and not self._label(a).reuse for a in self.agents.values()):
+            if any(
+                a.controller == name
+                and a.online_once
+                and a.state in (AgentState.READY, AgentState.BUSY)
+                and not self._label(a).reuse
+                for a in self.agents.values()
+            ):
                 self._refresh_computers(name)
         self._plan(now)
 
@@ -468,8 +472,6 @@ class Engine:
             for _ in range(count):
                 self._launch(self.config.label(label_name), now)
 
-    blocked: dict[str, str] = {}
-
     def _launch(self, lab: LabelConfig, now: float) -> None:
         name = self._new_name(lab)
         controller = self.config.controller_of(lab)
@@ -484,8 +486,15 @@ class Engine:
             log.info("dry run: would launch %s for %s", name, lab.name)
             self.submit(Launched(name, None, "dry run", transient=True))
             return
-        self._spawn(actions.launch, self.driver, name, lab, controller, self.config.daemon.id,
-                    self.credentials.get(controller.name))
+        self._spawn(
+            actions.launch,
+            self.driver,
+            name,
+            lab,
+            controller,
+            self.config.daemon.id,
+            self.credentials.get(controller.name),
+        )
 
     def _retire(self, agent: Agent, reason: str, failed: bool, *, force: bool = False) -> None:
         now = self.clock()
@@ -497,14 +506,20 @@ class Engine:
         self._spawn_retire(agent, force=force)
 
     def _spawn_retire(self, agent: Agent, *, force: bool = False) -> None:
-        self._spawn(actions.retire, self.driver, self.controllers.get(agent.controller), agent.name,
-                    self.config.daemon.retire_grace, agent.offline_requested, force)
+        self._spawn(
+            actions.retire,
+            self.driver,
+            self.controllers.get(agent.controller),
+            agent.name,
+            self.config.daemon.retire_grace,
+            agent.offline_requested,
+            force,
+        )
         agent.offline_requested = True
 
     def _fail_label(self, label: str, now: float) -> None:
         limits = self.config.limits
-        self.backoff[label] = self.backoff.get(label, Backoff()).failed(
-            now, limits.backoff_initial, limits.backoff_max)
+        self.backoff[label] = self.backoff.get(label, Backoff()).failed(now, limits.backoff_initial, limits.backoff_max)
         self.stats.failures[label] += 1
 
     def _pause_label(self, label: str, now: float) -> None:
@@ -528,9 +543,13 @@ class Engine:
         prefix = self.config.daemon.name_prefix + "-"
         slugs = {lab.slug for lab in self.config.labels}
         candidates = {
-            name for name, node in nodes.items()
-            if name.startswith(prefix) and name not in self.agents and node.offline and not node.busy
-            and _matches_pattern(name[len(prefix):], slugs)
+            name
+            for name, node in nodes.items()
+            if name.startswith(prefix)
+            and name not in self.agents
+            and node.offline
+            and not node.busy
+            and _matches_pattern(name[len(prefix) :], slugs)
         }
         previous = self._lingering.get(controller, set())
         self._lingering[controller] = candidates
@@ -572,18 +591,18 @@ class Engine:
                 return name
 
     def _record(self, kind: str, agent: Agent | None, message: str) -> None:
-        self.history.append({
-            "time": self.clock(),
-            "kind": kind,
-            "agent": agent.name if agent else None,
-            "label": agent.label if agent else None,
-            "message": message,
-        })
+        self.history.append(
+            {
+                "time": self.clock(),
+                "kind": kind,
+                "agent": agent.name if agent else None,
+                "label": agent.label if agent else None,
+                "message": message,
+            }
+        )
 
     def counts(self) -> Counter[tuple[str, AgentState]]:
         return Counter((a.label, a.state) for a in self.agents.values())
-
-    _handlers: dict[type, Callable[[Engine, Any], None]] = {}
 
 
 def _matches_pattern(rest: str, slugs: set[str]) -> bool:
@@ -591,7 +610,7 @@ def _matches_pattern(rest: str, slugs: set[str]) -> bool:
     return slug in slugs and len(suffix) == 6 and all(ch in _RANDOM for ch in suffix)
 
 
-Engine._handlers = {
+_HANDLERS: dict[type, Callable[[Engine, Any], None]] = {
     BuildStarted: Engine._on_build_started,
     BuildFinished: Engine._on_build_finished,
     NodeOffline: Engine._on_node_offline,

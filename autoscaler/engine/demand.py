@@ -69,8 +69,7 @@ class DemandBook:
         listener.controller = update.controller
         if update.report is None:
             if listener.error != update.error:
-                log.warning("demand from %s unknown (keeping its last report): %s",
-                            update.listener, update.error)
+                log.warning("demand from %s unknown (keeping its last report): %s", update.listener, update.error)
             listener.error = update.error
             return False
         if listener.error is not None:
@@ -102,7 +101,7 @@ class DemandBook:
                 merged = by_controller.setdefault(listener.controller, Counter())
                 for label, count in counts.items():
                     started = sum(1 for t in self._starts.get(label, ()) if t >= listener.observed_at)
-                    merged[label] = max(merged[label], max(0, count - started))
+                    merged[label] = max(merged[label], 0, count - started)
             total: Counter[str] = Counter()
             for counts in by_controller.values():
                 total.update(counts)
@@ -115,8 +114,10 @@ class DemandBook:
         oldest: Wanted | None = None
         for listener in self.listeners.values():
             for wanted in listener.items.values():
-                if wanted.label == label and wanted.key not in self._served and (
-                    oldest is None or wanted.since < oldest.since
+                if (
+                    wanted.label == label
+                    and wanted.key not in self._served
+                    and (oldest is None or wanted.since < oldest.since)
                 ):
                     oldest = wanted
         if oldest is None:

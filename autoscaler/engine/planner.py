@@ -136,9 +136,7 @@ def _retirements(
         elif lab is None:
             reason = Retire(agent.name, "its label is no longer configured")
         elif agent.state in NOT_YET_ONLINE and now - agent.created >= boot_timeout:
-            reason = Retire(
-                agent.name, f"not online in Jenkins after {format_duration(boot_timeout)}", failed=True
-            )
+            reason = Retire(agent.name, f"not online in Jenkins after {format_duration(boot_timeout)}", failed=True)
         elif agent.state == AgentState.READY and agent.used and not lab.reuse:
             reason = Retire(agent.name, "its build finished (one build per agent)")
         if reason is not None:

@@ -58,14 +58,16 @@ def pools(engine: Engine) -> list[dict[str, Any]]:
             if state != AgentState.FAILED:
                 row[str(state)] = counts[(lab.name, state)]
         row["failed"] = counts[(lab.name, AgentState.FAILED)]
-        row.update({
-            "min_ready": lab.min_ready,
-            "max": lab.max,
-            "backoff_seconds": round(backoff.until - now, 1) if backoff and backoff.active(now) else 0,
-            "blocked_by": engine.blocked.get(lab.name),
-            "launched_total": engine.stats.launched[lab.name],
-            "retired_total": engine.stats.retired[lab.name],
-        })
+        row.update(
+            {
+                "min_ready": lab.min_ready,
+                "max": lab.max,
+                "backoff_seconds": round(backoff.until - now, 1) if backoff and backoff.active(now) else 0,
+                "blocked_by": engine.blocked.get(lab.name),
+                "launched_total": engine.stats.launched[lab.name],
+                "retired_total": engine.stats.retired[lab.name],
+            }
+        )
         rows.append(row)
     return rows
 
@@ -74,22 +76,26 @@ def demand(engine: Engine) -> dict[str, Any]:
     items = []
     listeners = []
     for name, listener in engine.demand.listeners.items():
-        listeners.append({
-            "listener": name,
-            "controller": listener.controller,
-            "items": len(listener.items),
-            "error": listener.error,
-            "updated": iso(listener.updated or None),
-        })
-        for wanted in listener.items.values():
-            items.append({
+        listeners.append(
+            {
                 "listener": name,
-                "key": wanted.key,
-                "wants": wanted.wants,
-                "label": wanted.label,
-                "what": wanted.what,
-                "since": iso(wanted.since),
-            })
+                "controller": listener.controller,
+                "items": len(listener.items),
+                "error": listener.error,
+                "updated": iso(listener.updated or None),
+            }
+        )
+        for wanted in listener.items.values():
+            items.append(
+                {
+                    "listener": name,
+                    "key": wanted.key,
+                    "wants": wanted.wants,
+                    "label": wanted.label,
+                    "what": wanted.what,
+                    "since": iso(wanted.since),
+                }
+            )
     return {"per_label": engine.demand.per_label(), "listeners": listeners, "items": items}
 
 

@@ -53,12 +53,13 @@ class JenkinsClient:
     def get_json(self, path: str) -> Any:
         """GET ``<url>/<path>`` (with any ``tree=`` in it) and decode the JSON."""
         url = self.controller.url + path
-        text = self._call(f"GET {path.split('?')[0]}",
-                          lambda: self._server.jenkins_open(requests.Request("GET", url)))
+        text = self._call(
+            f"GET {path.split('?', maxsplit=1)[0]}", lambda: self._server.jenkins_open(requests.Request("GET", url))
+        )
         try:
             return json.loads(text)
         except ValueError:
-            raise JenkinsError(f"{self.name}: {path.split('?')[0]} did not answer JSON") from None
+            raise JenkinsError(f"{self.name}: {path.split('?', maxsplit=1)[0]} did not answer JSON") from None
 
     def computers(self) -> dict[str, NodeView]:
         """Every agent node with its state and running builds (one request)."""
@@ -84,33 +85,37 @@ class JenkinsClient:
             return False
         if info.get("temporarilyOffline"):
             return True
-        url = (self.controller.url + f"computer/{quote(name, safe='')}/toggleOffline"
-               f"?offlineMessage={quote(message, safe='')}")
-        self._call(f"toggleOffline {name}",
-                   lambda: self._server.jenkins_open(requests.Request("POST", url)))
+        url = (
+            self.controller.url + f"computer/{quote(name, safe='')}/toggleOffline"
+            f"?offlineMessage={quote(message, safe='')}"
+        )
+        self._call(f"toggleOffline {name}", lambda: self._server.jenkins_open(requests.Request("POST", url)))
         return True
 
     def delete_node(self, name: str) -> bool:
         """Delete the node; a node that does not exist is success. Returns whether it existed."""
         url = self.controller.url + f"computer/{quote(name, safe='')}/doDelete"
         try:
-            self._call(f"doDelete {name}",
-                       lambda: self._server.jenkins_open(requests.Request("POST", url)))
+            self._call(f"doDelete {name}", lambda: self._server.jenkins_open(requests.Request("POST", url)))
         except JenkinsError as exc:
             if exc.not_found:
                 return False
             raise
         return True
 
-    def create_node(self, name: str, *, labels: str, executors: int, description: str,
-                    exclusive: bool = True) -> None:
+    def create_node(self, name: str, *, labels: str, executors: int, description: str, exclusive: bool = True) -> None:
         """Create a permanent node with the inbound (JNLP) launcher."""
         self._call(
             f"doCreateItem {name}",
             lambda: self._server.create_node(
-                name, numExecutors=executors, nodeDescription=description,
-                remoteFS="/home/jenkins/agent", labels=labels, exclusive=exclusive,
-                launcher=jenkins.LAUNCHER_JNLP, launcher_params={},
+                name,
+                numExecutors=executors,
+                nodeDescription=description,
+                remoteFS="/home/jenkins/agent",
+                labels=labels,
+                exclusive=exclusive,
+                launcher=jenkins.LAUNCHER_JNLP,
+                launcher_params={},
             ),
         )
 
@@ -123,8 +128,7 @@ class JenkinsClient:
                 with self._lock:
                     return fn()
             except jenkins.NotFoundException as exc:
-                raise JenkinsError(f"{self.name}: {what}: not found", transient=False,
-                                  not_found=True) from exc
+                raise JenkinsError(f"{self.name}: {what}: not found", transient=False, not_found=True) from exc
             except (jenkins.TimeoutException, requests.ConnectionError, requests.Timeout) as exc:
                 error = JenkinsError(f"{self.name}: {what}: {_short(exc)}")
             except requests.HTTPError as exc:

@@ -51,8 +51,7 @@ def parse_computers(payload: Mapping[str, Any]) -> dict[str, NodeView]:
             if isinstance(current, Mapping):
                 builds.append(str(current.get("url") or current.get("number") or "build"))
         labels = frozenset(
-            str(lab["name"]) for lab in entry.get("assignedLabels") or []
-            if isinstance(lab, Mapping) and "name" in lab
+            str(lab["name"]) for lab in entry.get("assignedLabels") or [] if isinstance(lab, Mapping) and "name" in lab
         )
         nodes[name] = NodeView(
             name=name,

@@ -19,20 +19,16 @@ def read_token(controller: ControllerConfig) -> str | None:
                 token = fh.read().strip()
         except OSError as exc:
             raise CredentialError(
-                f"controller {controller.name!r}: cannot read token-file "
-                f"{controller.token_file}: {exc.strerror}"
+                f"controller {controller.name!r}: cannot read token-file {controller.token_file}: {exc.strerror}"
             ) from None
         if not token:
-            raise CredentialError(
-                f"controller {controller.name!r}: token-file {controller.token_file} is empty"
-            )
+            raise CredentialError(f"controller {controller.name!r}: token-file {controller.token_file} is empty")
         return token
     if controller.token_env is not None:
         token = os.environ.get(controller.token_env, "").strip()
         if not token:
             raise CredentialError(
-                f"controller {controller.name!r}: environment variable "
-                f"{controller.token_env} is not set"
+                f"controller {controller.name!r}: environment variable {controller.token_env} is not set"
             )
         return token
     return controller.token

@@ -105,12 +105,20 @@ class FakeController:
         self.deleted.append(name)
         return self.nodes.pop(name, None) is not None
 
-    def set(self, name: str, *, online: bool | None = None, builds: tuple[str, ...] | None = None,
-            temporarily_offline: bool | None = None, labels: frozenset[str] | None = None) -> None:
+    def set(
+        self,
+        name: str,
+        *,
+        online: bool | None = None,
+        builds: tuple[str, ...] | None = None,
+        temporarily_offline: bool | None = None,
+        labels: frozenset[str] | None = None,
+    ) -> None:
         """Create or change a node as Jenkins would show it."""
         old = self.nodes.get(name) or NodeView(name, True, False, True, 1, frozenset({name}), ())
         temp = old.temporarily_offline if temporarily_offline is None else temporarily_offline
         connected = (not old.offline or old.temporarily_offline) if online is None else online
         run = old.builds if builds is None else builds
-        self.nodes[name] = NodeView(name, (not connected) or temp, temp, not run, old.executors,
-                                    old.labels if labels is None else labels, run)
+        self.nodes[name] = NodeView(
+            name, (not connected) or temp, temp, not run, old.executors, old.labels if labels is None else labels, run
+        )

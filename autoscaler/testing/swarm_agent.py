@@ -55,8 +55,12 @@ def register(args: argparse.Namespace, password: str) -> tuple[str, str, int]:
     elif crumb.status_code != 404:
         raise RuntimeError(f"crumb request answered {crumb.status_code}")
     form: list[tuple[str, str]] = [
-        ("name", args.name), ("executors", str(args.executors)), ("remoteFsRoot", args.fsroot),
-        ("description", args.description), ("labels", args.labels), ("mode", args.mode.upper()),
+        ("name", args.name),
+        ("executors", str(args.executors)),
+        ("remoteFsRoot", args.fsroot),
+        ("description", args.description),
+        ("labels", args.labels),
+        ("mode", args.mode.upper()),
         ("deleteExistingClients", str(args.deleteExistingClients).lower()),
         ("keepDisconnectedClients", str(args.keepDisconnectedClients).lower()),
     ]

@@ -27,9 +27,28 @@ def free_port() -> int:
 
 
 def agent_command() -> list[str]:
-    return [sys.executable, "-m", "autoscaler.testing.swarm_agent", "-url", "{url}", "-username", "{user}",
-            "-passwordEnvVariable", "{credential_env}", "-name", "{name}", "-labels", "{labels}",
-            "-executors", "{executors}", "-mode", "exclusive", "-disableClientsUniqueId", "-retry", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "autoscaler.testing.swarm_agent",
+        "-url",
+        "{url}",
+        "-username",
+        "{user}",
+        "-passwordEnvVariable",
+        "{credential_env}",
+        "-name",
+        "{name}",
+        "-labels",
+        "{labels}",
+        "-executors",
+        "{executors}",
+        "-mode",
+        "exclusive",
+        "-disableClientsUniqueId",
+        "-retry",
+        "1",
+    ]
 
 
 def sim_config(sim: SimJenkins, tmp: Path, **overrides: Any) -> dict[str, Any]:
@@ -38,16 +57,17 @@ def sim_config(sim: SimJenkins, tmp: Path, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token-file": str(token)}],
         "driver": {"type": "local", "work-dir": str(tmp / "agents"), "inherit-env": ["PATH", "HOME", "PYTHONPATH"]},
-        "demand-listeners": [{"name": "queue", "type": "jenkins-queue", "interval": "0.5s",
-                              "label-source": "placeholders"}],
+        "demand-listeners": [
+            {"name": "queue", "type": "jenkins-queue", "interval": "0.5s", "label-source": "placeholders"}
+        ],
         "destroy-listeners": [{"name": "events", "type": "zmq", "endpoints": [sim.zmq_endpoint]}],
-        "labels": [{"name": "python", "command": agent_command(), "max": 4, "idle-timeout": "3s"},
-                   {"name": "docker", "atoms": ["linux"], "command": agent_command(), "max": 2,
-                    "idle-timeout": "3s"}],
+        "labels": [
+            {"name": "python", "command": agent_command(), "max": 4, "idle-timeout": "3s"},
+            {"name": "docker", "atoms": ["linux"], "command": agent_command(), "max": 2, "idle-timeout": "3s"},
+        ],
         "limits": {"max-agents": 6, "boot-timeout": "60s"},
         "api": {"listen": f"127.0.0.1:{free_port()}"},
-        "daemon": {"id": "e2e", "name-prefix": "e2e", "tick": "0.3s", "reconcile-interval": "1s",
-                   "retire-grace": "5s"},
+        "daemon": {"id": "e2e", "name-prefix": "e2e", "tick": "0.3s", "reconcile-interval": "1s", "retire-grace": "5s"},
     }
     config.update(overrides)
     return config
@@ -62,8 +82,12 @@ class Daemon:
     def start(self) -> Daemon:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         with open(self.log_file, "ab") as log:
-            self.proc = subprocess.Popen([str(BIN / "autoscaler"), "run", "-c", str(self.config_file),
-                                          "--log-level", "debug"], stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(
+                [str(BIN / "autoscaler"), "run", "-c", str(self.config_file), "--log-level", "debug"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         self.wait(lambda: self.cli_ok("pools"), 30, "the API to answer")
         return self
 
@@ -78,8 +102,13 @@ class Daemon:
         return self.proc.wait(timeout)
 
     def cli(self, *args: str) -> Any:
-        out = subprocess.run([str(BIN / "autoscaler"), *args, "-c", str(self.config_file), "-o", "json"],
-                             capture_output=True, text=True, timeout=30, check=True)
+        out = subprocess.run(
+            [str(BIN / "autoscaler"), *args, "-c", str(self.config_file), "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         return json.loads(out.stdout)
 
     def cli_ok(self, *args: str) -> bool:
@@ -97,7 +126,8 @@ class Daemon:
         deadline = time.monotonic() + timeout
         while not predicate():
             if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.proc.returncode}) waiting for {what}:\n{self.log()[-3000:]}")
+                code = self.proc.returncode
+                raise AssertionError(f"daemon exited ({code}) waiting for {what}:\n{self.log()[-3000:]}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}:\n{self.log()[-3000:]}")
             time.sleep(0.2)

@@ -108,9 +108,16 @@ def test_sighup_reloads_and_a_broken_config_keeps_the_old_one(sim: SimJenkins, d
 def test_bad_config_exits_with_line_and_key(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("controllers:\n  - url: http://j/\nlabels:\n  - name: python\n    max: lots\n")
-    run = subprocess.run([str(BIN / "autoscaler"), "run", "-c", str(bad)], capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [str(BIN / "autoscaler"), "run", "-c", str(bad)], capture_output=True, text=True, timeout=30, check=False
+    )
     assert run.returncode == 2
     assert f"{bad}:5: labels[0].max: expected a whole number, got 'lots'" in run.stderr
-    check = subprocess.run([str(BIN / "autoscaler"), "config", "validate", "-c", str(bad)],
-                           capture_output=True, text=True, timeout=30)
+    check = subprocess.run(
+        [str(BIN / "autoscaler"), "config", "validate", "-c", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     assert check.returncode == 1 and "labels[0].max" in check.stderr

@@ -24,8 +24,9 @@ from autoscaler.testing.fakes import FakeController, FakeDriver, InlineExecutor
 
 class Running:
     def __init__(self, api: ApiConfig) -> None:
-        config = Config.model_validate({"controllers": [{"url": "http://j/"}],
-                                        "labels": [{"name": "python", "max": 3}, {"name": "java"}]})
+        config = Config.model_validate(
+            {"controllers": [{"url": "http://j/"}], "labels": [{"name": "python", "max": 3}, {"name": "java"}]}
+        )
         self.driver = FakeDriver()
         self.engine = Engine(config, self.driver, {"main": FakeController()}, InlineExecutor())
         self.thread = threading.Thread(target=self.engine.run, daemon=True)
@@ -111,8 +112,9 @@ def test_mutations_need_the_token_when_configured(tmp_path: Path) -> None:
     r = Running(ApiConfig(listen="127.0.0.1:0", token_file=str(token)))
     try:
         assert requests.post(r.url + "v1/agents/x/release", json={}, timeout=5).status_code == 401
-        reply = requests.post(r.url + "v1/agents/x/release", json={}, timeout=5,
-                              headers={"Authorization": "Bearer letmein"})
+        reply = requests.post(
+            r.url + "v1/agents/x/release", json={}, timeout=5, headers={"Authorization": "Bearer letmein"}
+        )
         assert reply.status_code == 404  # authorized; there is just no such agent
         assert requests.get(r.url + "v1/pools", timeout=5).status_code == 200  # reads on loopback are open
     finally:

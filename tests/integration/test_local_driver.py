@@ -28,14 +28,38 @@ while True:
 def make_driver(tmp_path: Path, on_term: str = "lambda *a: sys.exit(0)") -> tuple[LocalDriver, Config]:
     script = tmp_path / "agent.py"
     script.write_text(AGENT.format(on_term=on_term))
-    config = Config.model_validate({
-        "controllers": [{"name": "main", "url": "http://jenkins:8080/", "agent-url": "http://internal:8080/",
-                         "user": "bot", "token": "unused"}],
-        "labels": [{"name": "python", "atoms": ["linux"], "executors": 2, "env": {"EXTRA": "1"},
-                    "command": [sys.executable, str(script), "-name", "{name}", "-labels", "{labels}",
-                                "-passwordEnvVariable", "{credential_env}"]}],
-        "daemon": {"id": "test-daemon"},
-    })
+    config = Config.model_validate(
+        {
+            "controllers": [
+                {
+                    "name": "main",
+                    "url": "http://jenkins:8080/",
+                    "agent-url": "http://internal:8080/",
+                    "user": "bot",
+                    "token": "unused",
+                }
+            ],
+            "labels": [
+                {
+                    "name": "python",
+                    "atoms": ["linux"],
+                    "executors": 2,
+                    "env": {"EXTRA": "1"},
+                    "command": [
+                        sys.executable,
+                        str(script),
+                        "-name",
+                        "{name}",
+                        "-labels",
+                        "{labels}",
+                        "-passwordEnvVariable",
+                        "{credential_env}",
+                    ],
+                }
+            ],
+            "daemon": {"id": "test-daemon"},
+        }
+    )
     settings = LocalSettings(type="local", work_dir=str(tmp_path / "state"))
     return LocalDriver(settings, PluginContext(config=config, emit=lambda e: None)), config
 
@@ -64,10 +88,20 @@ def test_agent_gets_identity_in_env_and_secret_only_in_env(tmp_path: Path) -> No
     env = seen["env"]
     assert env["JENKINS_TOKEN"] == "T0P-SECRET"
     assert "T0P-SECRET" not in " ".join(seen["argv"])
-    assert seen["argv"][1:] == ["-name", "ci-python-abc123", "-labels", "linux python",
-                                "-passwordEnvVariable", "JENKINS_TOKEN"]
+    assert seen["argv"][1:] == [
+        "-name",
+        "ci-python-abc123",
+        "-labels",
+        "linux python",
+        "-passwordEnvVariable",
+        "JENKINS_TOKEN",
+    ]
     assert (env["AGENT_NAME"], env["JENKINS_URL"], env["JENKINS_USER"], env["EXTRA"]) == (
-        "ci-python-abc123", "http://internal:8080/", "bot", "1")
+        "ci-python-abc123",
+        "http://internal:8080/",
+        "bot",
+        "1",
+    )
     assert seen["cwd"] == str(driver.work_root / "ci-python-abc123")
     state = (driver.state_dir / "ci-python-abc123.json").read_text()
     assert "T0P-SECRET" not in state
@@ -82,7 +116,9 @@ def test_a_new_driver_adopts_live_agents_and_reports_dead_ones(tmp_path: Path) -
     launch(driver, config, "ci-python-bbbbbb")
     restarted, _ = make_driver(tmp_path)  # as after a daemon restart: no child handles
     assert {h.name: h.status for h in restarted.list()} == {
-        "ci-python-aaaaaa": DriverStatus.RUNNING, "ci-python-bbbbbb": DriverStatus.RUNNING}
+        "ci-python-aaaaaa": DriverStatus.RUNNING,
+        "ci-python-bbbbbb": DriverStatus.RUNNING,
+    }
     pid = json.loads((driver.state_dir / "ci-python-bbbbbb.json").read_text())["pid"]
     os.killpg(pid, signal.SIGKILL)
     driver._children["ci-python-bbbbbb"].wait()  # reap it, as init would

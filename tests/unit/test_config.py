@@ -56,22 +56,50 @@ BAD = [
     ("bad duration", "boot-timeout: 5m", "boot-timeout: soon", 16, "limits.boot-timeout", "duration"),
     ("negative max", "max: 20", "max: -2", 15, "labels[0].max", ">= 0"),
     ("not a number", "max-agents: 100", "max-agents: many", 16, "limits.max-agents", "whole number"),
-    ("bad url", "url: https://jenkins.example.org", "url: jenkins.example.org", 3,
-     "controllers[0].url", "http:// or https://"),
+    (
+        "bad url",
+        "url: https://jenkins.example.org",
+        "url: jenkins.example.org",
+        3,
+        "controllers[0].url",
+        "http:// or https://",
+    ),
     ("bad label name", "name: python", "name: py thon", 11, "labels[0].name", "single Jenkins label"),
-    ("unknown plugin", "type: jenkins-queue", "type: jenkins-qeueu", 7, "demand-listeners[0].type",
-     "no demand listener named 'jenkins-qeueu'"),
+    (
+        "unknown plugin",
+        "type: jenkins-queue",
+        "type: jenkins-qeueu",
+        7,
+        "demand-listeners[0].type",
+        "no demand listener named 'jenkins-qeueu'",
+    ),
     ("plugin key error", "interval: 5s", "interval: fast", 7, "demand-listeners[0].interval", "duration"),
-    ("plugin unknown key", "type: zmq,", "type: zmq, endpiont: x,", 9, "destroy-listeners[0].endpiont",
-     "unknown key"),
-    ("bad zmq endpoint", '"tcp://jenkins.example.org:8888"', '"jenkins:8888"', 9,
-     "destroy-listeners[0].endpoints", "tcp://host:8888"),
-    ("two secrets", "    token-file: /etc/autoscaler/jenkins-token",
-     "    token-file: /etc/autoscaler/jenkins-token\n    token-env: TOKEN", 2, "controllers[0]", "only one of"),
-    ("unknown controller", "    max: 20", "    max: 20\n    controller: other", 16, "labels[0].controller",
-     "no controller named 'other'"),
-    ("wrong type of section", "limits: {max-agents: 100, boot-timeout: 5m}", "limits: [1, 2]", 16, "limits",
-     "mapping"),
+    ("plugin unknown key", "type: zmq,", "type: zmq, endpiont: x,", 9, "destroy-listeners[0].endpiont", "unknown key"),
+    (
+        "bad zmq endpoint",
+        '"tcp://jenkins.example.org:8888"',
+        '"jenkins:8888"',
+        9,
+        "destroy-listeners[0].endpoints",
+        "tcp://host:8888",
+    ),
+    (
+        "two secrets",
+        "    token-file: /etc/autoscaler/jenkins-token",
+        "    token-file: /etc/autoscaler/jenkins-token\n    token-env: TOKEN",
+        2,
+        "controllers[0]",
+        "only one of",
+    ),
+    (
+        "unknown controller",
+        "    max: 20",
+        "    max: 20\n    controller: other",
+        16,
+        "labels[0].controller",
+        "no controller named 'other'",
+    ),
+    ("wrong type of section", "limits: {max-agents: 100, boot-timeout: 5m}", "limits: [1, 2]", 16, "limits", "mapping"),
     ("bad connect mode", "    max: 20", "    max: 20\n    connect: ssh", 16, "labels[0].connect", "'swarm'"),
 ]
 
@@ -153,13 +181,19 @@ def test_kubestack_config_translates_with_a_warning_per_secret() -> None:
     assert loaded.legacy
     ctl = config.controllers[0]
     assert (ctl.url, ctl.agent_url, ctl.user, ctl.token) == (
-        "http://10.0.0.6/", "http://jenkins.internal:8080/", "jenkins", "jenkins")
+        "http://10.0.0.6/",
+        "http://jenkins.internal:8080/",
+        "jenkins",
+        "jenkins",
+    )
     assert config.driver.type == "kubernetes"
     assert config.driver.settings() == {"type": "kubernetes", "url": "http://10.0.0.7:8080", "api-key": "key"}
     assert [e.type for e in config.demand_listeners] == ["gearman", "jenkins-queue"]
     assert config.destroy_listeners[0].settings()["endpoints"] == ["tcp://10.0.0.6:8888"]
     assert [(lab.name, lab.image) for lab in config.labels] == [
-        ("python", "yrobla/jenkins-slave-swarm-infra:latest"), ("java", "example/java-agent:1")]
+        ("python", "yrobla/jenkins-slave-swarm-infra:latest"),
+        ("java", "example/java-agent:1"),
+    ]
     warnings = [str(w) for w in loaded.warnings]
     assert len(warnings) == 2
     assert warnings[0].startswith("ks.yaml:17: jenkins.pass: inline Jenkins password")

@@ -17,16 +17,24 @@ from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver, Inli
 
 class World:
     def __init__(self, labels: list[dict[str, Any]] | None = None, **limits: Any) -> None:
-        self.config = Config.model_validate({
-            "controllers": [{"name": "main", "url": "http://j/", "user": "u", "token": "t0ken"}],
-            "labels": labels or [{"name": "python", "max": 5}],
-            "limits": {"launches-per-second": 100, **limits},
-        })
+        self.config = Config.model_validate(
+            {
+                "controllers": [{"name": "main", "url": "http://j/", "user": "u", "token": "t0ken"}],
+                "labels": labels or [{"name": "python", "max": 5}],
+                "limits": {"launches-per-second": 100, **limits},
+            }
+        )
         self.clock = FakeClock()
         self.driver = FakeDriver(self.clock)
         self.jenkins = FakeController()
-        self.engine = Engine(self.config, self.driver, {"main": self.jenkins}, InlineExecutor(),
-                             clock=self.clock, credentials={"main": "t0ken"})
+        self.engine = Engine(
+            self.config,
+            self.driver,
+            {"main": self.jenkins},
+            InlineExecutor(),
+            clock=self.clock,
+            credentials={"main": "t0ken"},
+        )
 
     def send(self, message: Any) -> None:
         self.engine.submit(message)
@@ -121,8 +129,9 @@ def test_pipeline_agents_are_followed_through_computer() -> None:
 
 def test_restart_adopts_running_agents_without_launching_again() -> None:
     w = World()
-    w.driver.agents["ci-python-aaaaaa"] = AgentHandle("ci-python-aaaaaa", "python", "main",
-                                                      DriverStatus.RUNNING, w.clock() - 60)
+    w.driver.agents["ci-python-aaaaaa"] = AgentHandle(
+        "ci-python-aaaaaa", "python", "main", DriverStatus.RUNNING, w.clock() - 60
+    )
     w.jenkins.set("ci-python-aaaaaa", online=True, builds=("b",))
     w.send(DriverSeen(w.driver.list()))
     assert w.states() == {"ci-python-aaaaaa": AgentState.BUSY}

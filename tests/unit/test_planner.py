@@ -15,22 +15,32 @@ NOW = 10_000.0
 
 
 def config(labels: list[dict[str, Any]], **limits: Any) -> Config:
-    return Config.model_validate({
-        "controllers": [{"url": "http://j/"}],
-        "labels": labels,
-        "limits": {"launches-per-second": 1000, **limits},
-    })
+    return Config.model_validate(
+        {
+            "controllers": [{"url": "http://j/"}],
+            "labels": labels,
+            "limits": {"launches-per-second": 1000, **limits},
+        }
+    )
 
 
-def agent(name: str, label: str, state: AgentState, *, age: float = 0.0, in_state: float = 0.0,
-          used: bool = False, **kw: Any) -> Agent:
+def agent(
+    name: str, label: str, state: AgentState, *, age: float = 0.0, in_state: float = 0.0, used: bool = False, **kw: Any
+) -> Agent:
     return Agent(name, label, "main", state, NOW - age, NOW - in_state, used=used, **kw)
 
 
-def run(cfg: Config, agents: list[Agent], demand: dict[str, int], *, backoff: dict[str, Backoff] | None = None,
-        tokens: float = 1000.0) -> Any:
-    return plan(agents=agents, demand=demand, config=cfg, backoff=backoff or {},
-                bucket=TokenBucket(tokens, NOW), now=NOW)
+def run(
+    cfg: Config,
+    agents: list[Agent],
+    demand: dict[str, int],
+    *,
+    backoff: dict[str, Backoff] | None = None,
+    tokens: float = 1000.0,
+) -> Any:
+    return plan(
+        agents=agents, demand=demand, config=cfg, backoff=backoff or {}, bucket=TokenBucket(tokens, NOW), now=NOW
+    )
 
 
 PY = {"name": "python", "max": 5}
@@ -41,8 +51,11 @@ def test_launches_one_agent_per_unit_of_demand() -> None:
 
 
 def test_supply_in_flight_counts_against_demand() -> None:
-    agents = [agent("a", "python", AgentState.REQUESTED), agent("b", "python", AgentState.BOOTING),
-              agent("c", "python", AgentState.BUSY)]
+    agents = [
+        agent("a", "python", AgentState.REQUESTED),
+        agent("b", "python", AgentState.BOOTING),
+        agent("c", "python", AgentState.BUSY),
+    ]
     assert run(config([PY]), agents, {"python": 3}).launches == {"python": 1}
 
 
@@ -142,14 +155,28 @@ LABELS = ["a", "b", "c"]
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[Config, list[Agent], dict[str, int], float]:
-    labels = [{"name": n, "max": draw(st.integers(0, 6)), "min-ready": draw(st.integers(0, 2)),
-               "reuse": draw(st.booleans()), "idle-timeout": draw(st.sampled_from([0, 60, 600]))} for n in LABELS]
+    labels = [
+        {
+            "name": n,
+            "max": draw(st.integers(0, 6)),
+            "min-ready": draw(st.integers(0, 2)),
+            "reuse": draw(st.booleans()),
+            "idle-timeout": draw(st.sampled_from([0, 60, 600])),
+        }
+        for n in LABELS
+    ]
     cfg = config(labels, **{"max-agents": draw(st.integers(0, 12)), "boot-timeout": 300})
     count = draw(st.integers(0, 14))
     agents = [
-        agent(f"x{i}", draw(st.sampled_from(LABELS)), draw(st.sampled_from(STATES)),
-              age=draw(st.floats(0, 1000)), in_state=draw(st.floats(0, 1000)), used=draw(st.booleans()),
-              retire_requested=draw(st.booleans()))
+        agent(
+            f"x{i}",
+            draw(st.sampled_from(LABELS)),
+            draw(st.sampled_from(STATES)),
+            age=draw(st.floats(0, 1000)),
+            in_state=draw(st.floats(0, 1000)),
+            used=draw(st.booleans()),
+            retire_requested=draw(st.booleans()),
+        )
         for i in range(count)
     ]
     demand = {n: draw(st.integers(0, 10)) for n in LABELS}
@@ -187,9 +214,13 @@ def test_busy_held_and_retiring_agents_are_never_retired(
 @given(st.integers(1, 30), st.integers(1, 10), st.integers(1, 40))
 def test_demand_is_eventually_served_when_capacity_exists(wanted: int, rate: int, cap: int) -> None:
     """Replaying the planner over time with a steady demand launches until demand is met."""
-    cfg = Config.model_validate({"controllers": [{"url": "http://j/"}],
-                                 "labels": [{"name": "a", "max": cap}],
-                                 "limits": {"launches-per-second": rate, "max-agents": cap}})
+    cfg = Config.model_validate(
+        {
+            "controllers": [{"url": "http://j/"}],
+            "labels": [{"name": "a", "max": cap}],
+            "limits": {"launches-per-second": rate, "max-agents": cap},
+        }
+    )
     agents: list[Agent] = []
     bucket = TokenBucket(1.0, NOW)
     now = NOW

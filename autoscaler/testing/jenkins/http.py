@@ -44,7 +44,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Jetty(10.0.20)"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("sim-jenkins: " + format, *args)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -56,9 +56,18 @@ class JenkinsHandler(BaseHTTPRequestHandler):
                 return value
         return None
 
-    def _send(self, status: int, body: bytes | str | dict[str, Any], *, content_type: str = "application/json",
-              headers: dict[str, str] | None = None, new_session: str | None = None) -> None:
-        data = body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    def _send(
+        self,
+        status: int,
+        body: bytes | str | dict[str, Any],
+        *,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        new_session: str | None = None,
+    ) -> None:
+        data = (
+            body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        )
         self.send_response(status)
         self.send_header("Content-Type", content_type + ";charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -80,8 +89,12 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             if user == self.sim.user and secrets.compare_digest(password, self.sim.token):
                 return True
         self.sim.stats["unauthorized"] += 1
-        self._send(401, "<html><body>Authentication required</body></html>", content_type="text/html",
-                   headers={"WWW-Authenticate": 'Basic realm="Jenkins"'})
+        self._send(
+            401,
+            "<html><body>Authentication required</body></html>",
+            content_type="text/html",
+            headers={"WWW-Authenticate": 'Basic realm="Jenkins"'},
+        )
         return False
 
     def _json(self, data: dict[str, Any], query: dict[str, str]) -> None:
@@ -114,17 +127,32 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             if session is None:
                 session = fresh = secrets.token_hex(8)
             crumb = self.sim.sessions.crumb_for(session)
-            self._send(200, {"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": crumb,
-                             "crumbRequestField": CRUMB_FIELD}, new_session=fresh)
+            self._send(
+                200,
+                {"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": crumb, "crumbRequestField": CRUMB_FIELD},
+                new_session=fresh,
+            )
             return
         if path in ("/api/json", "/"):
-            self._send(200, {"_class": "hudson.model.Hudson", "mode": "NORMAL", "nodeName": "",
-                             "numExecutors": 0, "quietingDown": model.quieting_down, "useCrumbs": True})
+            self._send(
+                200,
+                {
+                    "_class": "hudson.model.Hudson",
+                    "mode": "NORMAL",
+                    "nodeName": "",
+                    "numExecutors": 0,
+                    "quietingDown": model.quieting_down,
+                    "useCrumbs": True,
+                },
+            )
             return
         if path == "/tcpSlaveAgentListener/":
-            self._send(200, "Jenkins", content_type="text/plain",
-                       headers={"X-Jenkins-JNLP-Port": str(self.sim.remoting_port),
-                                "X-Instance-Identity": "sim"})
+            self._send(
+                200,
+                "Jenkins",
+                content_type="text/plain",
+                headers={"X-Jenkins-JNLP-Port": str(self.sim.remoting_port), "X-Instance-Identity": "sim"},
+            )
             return
         if path == "/queue/api/json":
             self._json(model.queue_json(), query)
@@ -136,7 +164,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             self._send(200, "<html><body>Nodes</body></html>", content_type="text/html")
             return
         if path.startswith("/computer/"):
-            parts = path[len("/computer/"):].split("/")
+            parts = path[len("/computer/") :].split("/")
             name = unquote(parts[0])
             with model.lock:
                 node = model.nodes.get(name)
@@ -149,10 +177,12 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             elif parts[1:] == ["api", "json"]:
                 self._json(data, query)
             elif parts[1:] in (["jenkins-agent.jnlp"], ["slave-agent.jnlp"]):
-                jnlp = (f'<jnlp codebase="{self.sim.url}computer/{name}/"><application-desc>'
-                        f"<argument>{secret}</argument><argument>{name}</argument>"
-                        f"<argument>-workDir</argument><argument>/home/jenkins/agent</argument>"
-                        f"</application-desc></jnlp>")
+                jnlp = (
+                    f'<jnlp codebase="{self.sim.url}computer/{name}/"><application-desc>'
+                    f"<argument>{secret}</argument><argument>{name}</argument>"
+                    f"<argument>-workDir</argument><argument>/home/jenkins/agent</argument>"
+                    f"</application-desc></jnlp>"
+                )
                 self._send(200, jnlp, content_type="application/x-java-jnlp-file")
             else:
                 self._send(404, "<html>Not Found</html>", content_type="text/html")
@@ -191,7 +221,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             self._send(200, "")
             return
         if path.startswith("/job/") and path.endswith("/build"):
-            name = unquote(path[len("/job/"):-len("/build")].strip("/"))
+            name = unquote(path[len("/job/") : -len("/build")].strip("/"))
             if name not in model.jobs:
                 self._send(404, "<html>Not Found</html>", content_type="text/html")
                 return
@@ -199,7 +229,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             self._send(201, "", headers={"Location": f"{self.sim.url}queue/item/{item}/"})
             return
         if path.startswith("/computer/"):
-            parts = path[len("/computer/"):].split("/")
+            parts = path[len("/computer/") :].split("/")
             name = unquote(parts[0])
             action = parts[1] if len(parts) > 1 else ""
             if action == "toggleOffline" and model.toggle_offline(name, query.get("offlineMessage", "")):
@@ -231,8 +261,12 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             model.delete_node(name)
         try:
             node = model.create_node(
-                name, labels="swarm " + one("labels"), executors=executors, mode=one("mode", "NORMAL"),
-                description=one("description"), keep_disconnected=one("keepDisconnectedClients") == "true",
+                name,
+                labels="swarm " + one("labels"),
+                executors=executors,
+                mode=one("mode", "NORMAL"),
+                description=one("description"),
+                keep_disconnected=one("keepDisconnectedClients") == "true",
             )
         except KeyError:
             self.sim.stats["swarm_conflict"] += 1
@@ -249,9 +283,12 @@ class JenkinsHandler(BaseHTTPRequestHandler):
             return
         try:
             self.sim.model.create_node(
-                name, labels=str(params.get("labelString") or ""),
-                executors=int(params.get("numExecutors") or 1), mode=str(params.get("mode") or "NORMAL"),
-                kind="jnlp", description=str(params.get("nodeDescription") or ""),
+                name,
+                labels=str(params.get("labelString") or ""),
+                executors=int(params.get("numExecutors") or 1),
+                mode=str(params.get("mode") or "NORMAL"),
+                kind="jnlp",
+                description=str(params.get("nodeDescription") or ""),
             )
         except KeyError:
             self._send(400, f"Agent called ‘{name}’ already exists", content_type="text/plain")

@@ -92,8 +92,14 @@ class Sent:
 class JenkinsModel:
     """All state of the simulated controller; every method takes the lock."""
 
-    def __init__(self, *, base_url: str, quiet_period: float = 0.0, quoted: bool = True,
-                 publish: Callable[[str, dict[str, Any]], None] = lambda t, p: None) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        quiet_period: float = 0.0,
+        quoted: bool = True,
+        publish: Callable[[str, dict[str, Any]], None] = lambda t, p: None,
+    ) -> None:
         self.base_url = base_url
         self.quiet_period = quiet_period
         self.quoted = quoted
@@ -114,8 +120,14 @@ class JenkinsModel:
 
     # -- jobs and the queue -----------------------------------------------------------------
 
-    def add_job(self, name: str, *, kind: Literal["freestyle", "pipeline"] = "freestyle",
-                label: str | None = None, duration: float = 1.0) -> Job:
+    def add_job(
+        self,
+        name: str,
+        *,
+        kind: Literal["freestyle", "pipeline"] = "freestyle",
+        label: str | None = None,
+        duration: float = 1.0,
+    ) -> Job:
         with self.lock:
             job = Job(name, kind, label, duration)
             self.jobs[name] = job
@@ -145,7 +157,7 @@ class JenkinsModel:
         if now < item.buildable_at:
             return f"In the quiet period. Expires in {item.buildable_at - now:.2f} sec"
         expression = item.job.label
-        agents = [n for n in self.nodes.values()]
+        agents = list(self.nodes.values())
         if not agents or expression is None:
             return "Waiting for next available executor"
         parsed = label_expr.parse(expression)
@@ -158,8 +170,9 @@ class JenkinsModel:
                 return f"There are no nodes with the label ‘{shown}’"
             return f"All nodes of label ‘{shown}’ are offline"
         target = having[0].name if len(having) == 1 else shown
-        return self._msg("Waiting for next available executor on ‘{0}’",
-                         "Waiting for next available executor on {0}", target)
+        return self._msg(
+            "Waiting for next available executor on ‘{0}’", "Waiting for next available executor on {0}", target
+        )
 
     def _msg(self, quoted: str, bare: str, value: str) -> str:
         return (quoted if self.quoted else bare).format(value)
@@ -177,9 +190,13 @@ class JenkinsModel:
                 "_class": "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask"
             }
         else:
-            task = {"_class": "hudson.model.FreeStyleProject", "name": job.name,
-                    "url": f"{self.base_url}job/{job.name}/", "color": "blue",
-                    "labelExpression": job.label}
+            task = {
+                "_class": "hudson.model.FreeStyleProject",
+                "name": job.name,
+                "url": f"{self.base_url}job/{job.name}/",
+                "color": "blue",
+                "labelExpression": job.label,
+            }
         waiting = now < item.buildable_at
         data: dict[str, Any] = {
             "_class": "hudson.model.Queue$WaitingItem" if waiting else "hudson.model.Queue$BuildableItem",
@@ -203,15 +220,22 @@ class JenkinsModel:
 
     # -- nodes ------------------------------------------------------------------------------
 
-    def create_node(self, name: str, *, labels: str, executors: int, mode: str = "EXCLUSIVE",
-                    kind: Literal["swarm", "jnlp"] = "swarm", description: str = "",
-                    keep_disconnected: bool = False) -> Node:
+    def create_node(
+        self,
+        name: str,
+        *,
+        labels: str,
+        executors: int,
+        mode: str = "EXCLUSIVE",
+        kind: Literal["swarm", "jnlp"] = "swarm",
+        description: str = "",
+        keep_disconnected: bool = False,
+    ) -> Node:
         with self.lock:
             if name in self.nodes:
                 raise KeyError(name)
             atoms = frozenset(labels.split()) | {name}
-            node = Node(name, atoms, max(1, executors), mode, kind, description,
-                        keep_disconnected=keep_disconnected)
+            node = Node(name, atoms, max(1, executors), mode, kind, description, keep_disconnected=keep_disconnected)
             self.nodes[name] = node
             self.node_history.append(name)
             self.changed.notify_all()
@@ -273,14 +297,23 @@ class JenkinsModel:
         executors = []
         for i in range(node.executors):
             build = node.running[i] if i < len(node.running) else None
-            executor: dict[str, Any] = {"_class": "hudson.model.Executor", "idle": build is None,
-                                        "number": i, "progress": -1}
-            executor["currentExecutable"] = None if build is None else {
-                "_class": "hudson.model.FreeStyleBuild" if build.job.kind == "freestyle"
-                else "org.jenkinsci.plugins.workflow.job.WorkflowRun",
-                "number": build.number,
-                "url": f"{self.base_url}job/{build.job.name}/{build.number}/",
+            executor: dict[str, Any] = {
+                "_class": "hudson.model.Executor",
+                "idle": build is None,
+                "number": i,
+                "progress": -1,
             }
+            executor["currentExecutable"] = (
+                None
+                if build is None
+                else {
+                    "_class": "hudson.model.FreeStyleBuild"
+                    if build.job.kind == "freestyle"
+                    else "org.jenkinsci.plugins.workflow.job.WorkflowRun",
+                    "number": build.number,
+                    "url": f"{self.base_url}job/{build.job.name}/{build.number}/",
+                }
+            )
             executors.append(executor)
         cause = None
         if node.temporarily_offline:
@@ -311,18 +344,35 @@ class JenkinsModel:
     def computers_json(self) -> dict[str, Any]:
         with self.lock:
             built_in = {
-                "_class": "hudson.model.Hudson$MasterComputer", "actions": [],
-                "assignedLabels": [{"name": "built-in"}], "description": "the Jenkins controller's built-in node",
-                "displayName": BUILT_IN, "executors": [], "icon": "symbol-computer", "idle": True,
-                "jnlpAgent": False, "launchSupported": True, "manualLaunchAllowed": True,
-                "numExecutors": 0, "offline": False, "offlineCause": None, "offlineCauseReason": "",
-                "oneOffExecutors": [], "temporarilyOffline": False, "absoluteRemotePath": None,
+                "_class": "hudson.model.Hudson$MasterComputer",
+                "actions": [],
+                "assignedLabels": [{"name": "built-in"}],
+                "description": "the Jenkins controller's built-in node",
+                "displayName": BUILT_IN,
+                "executors": [],
+                "icon": "symbol-computer",
+                "idle": True,
+                "jnlpAgent": False,
+                "launchSupported": True,
+                "manualLaunchAllowed": True,
+                "numExecutors": 0,
+                "offline": False,
+                "offlineCause": None,
+                "offlineCauseReason": "",
+                "oneOffExecutors": [],
+                "temporarilyOffline": False,
+                "absoluteRemotePath": None,
             }
             computers = [built_in] + [self.computer_json(n) for n in self.nodes.values()]
             busy = sum(len(n.running) for n in self.nodes.values())
             total = sum(n.executors for n in self.nodes.values() if not n.offline)
-            return {"_class": "hudson.model.ComputerSet", "busyExecutors": busy, "computer": computers,
-                    "displayName": "Nodes", "totalExecutors": total}
+            return {
+                "_class": "hudson.model.ComputerSet",
+                "busyExecutors": busy,
+                "computer": computers,
+                "displayName": "Nodes",
+                "totalExecutors": total,
+            }
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -342,10 +392,10 @@ class JenkinsModel:
                     if now < item.buildable_at:
                         wake = min(wake, item.buildable_at - now)
                         continue
-                    node = self._free_node(item)
-                    if node is not None:
+                    free = self._free_node(item)
+                    if free is not None:
                         self.queue.remove(item)
-                        self._start(item, node, now)
+                        self._start(item, free, now)
             return max(0.005, wake)
 
     def _free_node(self, item: Item) -> Node | None:
@@ -387,8 +437,9 @@ class JenkinsModel:
             node.running.remove(build)
             self._finish(build, node, "ABORTED")
 
-    def _event(self, topic: str, job: Job, number: int, node_name: str, status: str | None,
-               node: Node | None = None) -> None:
+    def _event(
+        self, topic: str, job: Job, number: int, node_name: str, status: str | None, node: Node | None = None
+    ) -> None:
         phase = {"onStarted": "STARTED", "onCompleted": "COMPLETED", "onFinalized": "FINISHED"}[topic]
         build: dict[str, Any] = {
             "full_url": f"{self.base_url}job/{job.name}/{number}/",

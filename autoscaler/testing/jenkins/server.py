@@ -7,6 +7,7 @@ then removed), and a ZMQ PUB socket emitting zmq-event-publisher frames.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
@@ -42,10 +43,8 @@ class _RemotingHandler(socketserver.StreamRequestHandler):
         sock = self.request
 
         def close() -> None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
         error = self.server.sim.model.connect(name, secret, close)
         if error is not None:
@@ -63,9 +62,17 @@ class _RemotingHandler(socketserver.StreamRequestHandler):
 class SimJenkins:
     """A Jenkins controller double. ``with SimJenkins() as jenkins: ...``"""
 
-    def __init__(self, *, user: str = "autoscaler", token: str = "s3cret-token",
-                 host: str = "127.0.0.1", port: int = 0, quiet_period: float = 0.0,
-                 quoted: bool = True, zmq_port: int | None = 0) -> None:
+    def __init__(
+        self,
+        *,
+        user: str = "autoscaler",
+        token: str = "s3cret-token",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        quiet_period: float = 0.0,
+        quoted: bool = True,
+        zmq_port: int | None = 0,
+    ) -> None:
         self.user = user
         self.token = token
         self.sessions = Sessions()
@@ -94,8 +101,7 @@ class SimJenkins:
                 self._pub.bind(f"tcp://{host}:{zmq_port}")
                 bound = zmq_port
             self.zmq_endpoint = f"tcp://{host}:{bound}"
-        self.model = JenkinsModel(base_url=self.url, quiet_period=quiet_period, quoted=quoted,
-                                  publish=self._publish)
+        self.model = JenkinsModel(base_url=self.url, quiet_period=quiet_period, quoted=quoted, publish=self._publish)
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self.httpd.serve_forever, name="sim-http", daemon=True),
@@ -138,8 +144,14 @@ class SimJenkins:
 
     # -- driving it -------------------------------------------------------------------------
 
-    def add_job(self, name: str, *, kind: Literal["freestyle", "pipeline"] = "freestyle",
-                label: str | None = None, duration: float = 1.0) -> None:
+    def add_job(
+        self,
+        name: str,
+        *,
+        kind: Literal["freestyle", "pipeline"] = "freestyle",
+        label: str | None = None,
+        duration: float = 1.0,
+    ) -> None:
         self.model.add_job(name, kind=kind, label=label, duration=duration)
 
     def trigger(self, name: str) -> int:

@@ -5,22 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from autoscaler_jenkins_queue import JenkinsQueueListener, QueueSettings
 
 from autoscaler.config.models import Config
 from autoscaler.jenkins.client import JenkinsClient
 from autoscaler.plugin import DemandUnknown, PluginContext
 from autoscaler.testing.jenkins import SimJenkins
-from autoscaler_jenkins_queue import JenkinsQueueListener, QueueSettings
 
 
 def make(sim: SimJenkins, **settings: object) -> JenkinsQueueListener:
-    config = Config.model_validate({
-        "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token": sim.token}],
-        "labels": [{"name": "python"}, {"name": "docker", "atoms": ["linux"]}],
-    })
+    config = Config.model_validate(
+        {
+            "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token": sim.token}],
+            "labels": [{"name": "python"}, {"name": "docker", "atoms": ["linux"]}],
+        }
+    )
     counts: list[str] = []
-    context = PluginContext(config=config, emit=lambda e: None, jenkins={"main": JenkinsClient(config.controllers[0])},
-                            count=counts.append)
+    context = PluginContext(
+        config=config, emit=lambda e: None, jenkins={"main": JenkinsClient(config.controllers[0])}, count=counts.append
+    )
     listener = JenkinsQueueListener(QueueSettings.model_validate({"type": "jenkins-queue", **settings}), context)
     listener.start()
     return listener

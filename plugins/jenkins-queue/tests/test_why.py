@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from autoscaler_jenkins_queue.why import Reason, parse_why
 from hypothesis import given
 from hypothesis import strategies as st
-
-from autoscaler_jenkins_queue.why import Reason, parse_why
 
 CASES = [
     ("There are no nodes with the label ‘python’", [Reason("label", "python")]),
@@ -21,12 +20,15 @@ CASES = [
     ("Blocked by ‘upstream-job’", [Reason("not-demand", "Blocked by ‘upstream-job’")]),
     ("In the quiet period. Expires in 4.9 sec", [Reason("not-demand", "In the quiet period. Expires in 4.9 sec")]),
     ("Jenkins is about to shut down", [Reason("shutdown")]),
-    ("Build #12 is already in progress (ETA: 3 min 2 sec)",
-     [Reason("not-demand", "Build #12 is already in progress (ETA: 3 min 2 sec)")]),
-    ("‘agent-1’ doesn’t have label ‘python’; ‘agent-2’ is reserved for jobs with matching label expression",
-     [Reason("label", "python"), Reason("not-demand", "agent-2")]),
-    ("‘agent-1’ is offline; ‘agent-2’ doesn’t have label ‘java’",
-     [Reason("node", "agent-1"), Reason("label", "java")]),
+    (
+        "Build #12 is already in progress (ETA: 3 min 2 sec)",
+        [Reason("not-demand", "Build #12 is already in progress (ETA: 3 min 2 sec)")],
+    ),
+    (
+        "‘agent-1’ doesn’t have label ‘python’; ‘agent-2’ is reserved for jobs with matching label expression",
+        [Reason("label", "python"), Reason("not-demand", "agent-2")],
+    ),
+    ("‘agent-1’ is offline; ‘agent-2’ doesn’t have label ‘java’", [Reason("node", "agent-1"), Reason("label", "java")]),
     ('There are no nodes with the label ‘"my label"&&linux’', [Reason("label", '"my label"&&linux')]),
     ("", [Reason("unknown")]),
     (None, [Reason("unknown")]),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
+from autoscaler_zmq.frames import FrameError, parse_frame
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autoscaler.events import BuildFinished, BuildStarted, LifecycleHint
-from autoscaler_zmq.frames import FrameError, parse_frame
 
 FINALIZED = (
     'onFinalized {"name":"gate-foo","url":"job/gate-foo/","build":{"full_url":'
@@ -25,19 +26,22 @@ def parse(frame: str | bytes) -> object:
 
 def test_finalized_retires_the_named_node() -> None:
     assert parse(FINALIZED) == BuildFinished(
-        "python-x7k2q9", "main", "gate-foo", 12, "https://jenkins.example.org/job/gate-foo/12/", "SUCCESS", "zmq")
+        "python-x7k2q9", "main", "gate-foo", 12, "https://jenkins.example.org/job/gate-foo/12/", "SUCCESS", "zmq"
+    )
 
 
 def test_started_has_no_status() -> None:
-    frame = FINALIZED.replace("onFinalized", "onStarted").replace('"status":"SUCCESS",', "").replace(
-        "FINISHED", "STARTED")
+    frame = (
+        FINALIZED.replace("onFinalized", "onStarted").replace('"status":"SUCCESS",', "").replace("FINISHED", "STARTED")
+    )
     event = parse(frame)
     assert isinstance(event, BuildStarted) and event.node == "python-x7k2q9" and event.number == 12
 
 
 def test_completed_is_only_a_hint() -> None:
-    assert parse(FINALIZED.replace("onFinalized", "onCompleted").replace("FINISHED", "COMPLETED")) == \
-        LifecycleHint("main", "zmq")
+    assert parse(FINALIZED.replace("onFinalized", "onCompleted").replace("FINISHED", "COMPLETED")) == LifecycleHint(
+        "main", "zmq"
+    )
 
 
 @pytest.mark.parametrize("node", ['"node_name":"",', ""])
@@ -52,8 +56,15 @@ def test_other_topics_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     "frame",
-    [b"\xff\xfe", "onStarted", "onStarted {not json", "onStarted []", 'onStarted {"name":"x"}',
-     'onStarted {"build":{"node_name":7}}', 'onFinalized {"build":{"node_name":"a","phase":"RUNNING"}}'],
+    [
+        b"\xff\xfe",
+        "onStarted",
+        "onStarted {not json",
+        "onStarted []",
+        'onStarted {"name":"x"}',
+        'onStarted {"build":{"node_name":7}}',
+        'onFinalized {"build":{"node_name":"a","phase":"RUNNING"}}',
+    ],
 )
 def test_malformed_frames_raise(frame: str | bytes) -> None:
     with pytest.raises(FrameError):
@@ -62,21 +73,21 @@ def test_malformed_frames_raise(frame: str | bytes) -> None:
 
 @given(st.binary(max_size=300))
 def test_random_bytes_never_crash(frame: bytes) -> None:
-    try:
+    with contextlib.suppress(FrameError):
         parse(frame)
-    except FrameError:
-        pass
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                           lambda children: st.lists(children, max_size=3)
-                           | st.dictionaries(st.text(max_size=8), children, max_size=3), max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
 
 
-@given(st.sampled_from(["onStarted", "onCompleted", "onFinalized"]),
-       st.dictionaries(st.sampled_from(["name", "build", "url"]), json_values, max_size=3))
+@given(
+    st.sampled_from(["onStarted", "onCompleted", "onFinalized"]),
+    st.dictionaries(st.sampled_from(["name", "build", "url"]), json_values, max_size=3),
+)
 def test_random_json_under_real_topics_never_crash(topic: str, body: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(FrameError):
         parse(f"{topic} {json.dumps(body)}")
-    except FrameError:
-        pass

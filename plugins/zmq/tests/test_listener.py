@@ -6,11 +6,11 @@ import queue
 import time
 
 import zmq
+from autoscaler_zmq import ZmqListener, ZmqSettings
 
 from autoscaler.config.models import Config
 from autoscaler.events import BuildFinished, BuildStarted, Event, LifecycleHint
 from autoscaler.plugin import PluginContext
-from autoscaler_zmq import ZmqListener, ZmqSettings
 
 
 def start_listener(endpoints: list[str]) -> tuple[ZmqListener, queue.SimpleQueue[Event], list[str]]:
@@ -58,8 +58,10 @@ def test_events_from_a_publisher_reach_the_engine_and_garbage_is_counted() -> No
         event = publish_until_received(pub, frame, events)
         assert event == BuildStarted("ci-python-abcdef", "main", "j", 3, None, "zmq")
         pub.send(b"onFinalized {broken")
-        pub.send(b'onFinalized {"name":"j","build":{"number":3,"phase":"FINISHED","status":"FAILURE",'
-                 b'"node_name":"ci-python-abcdef"}}')
+        pub.send(
+            b'onFinalized {"name":"j","build":{"number":3,"phase":"FINISHED","status":"FAILURE",'
+            b'"node_name":"ci-python-abcdef"}}'
+        )
         assert events.get(timeout=5) == BuildFinished("ci-python-abcdef", "main", "j", 3, None, "FAILURE", "zmq")
         assert counted == ["malformed"] and listener.malformed == 1
     finally:

@@ -17,13 +17,9 @@ from autoscaler_jenkins_queue.why import Reason, parse_why
 
 log = logging.getLogger(__name__)
 
-QUEUE_TREE = (
-    "items[id,why,blocked,buildable,pending,stuck,inQueueSince,"
-    "task[name,url,labelExpression]]"
-)
+QUEUE_TREE = "items[id,why,blocked,buildable,pending,stuck,inQueueSince,task[name,url,labelExpression]]"
 NODES_TREE = "computer[displayName,assignedLabels[name]]"
-_NOT_BUILDABLE = ("hudson.model.Queue$WaitingItem", "hudson.model.Queue$BlockedItem",
-                  "hudson.model.Queue$LeftItem")
+_NOT_BUILDABLE = ("hudson.model.Queue$WaitingItem", "hudson.model.Queue$BlockedItem", "hudson.model.Queue$LeftItem")
 
 
 class QueueSettings(ListenerSettings):
@@ -108,16 +104,17 @@ class JenkinsQueueListener(DemandListener):
         nodes = self._node_labels() if need_nodes else {}
         return [self._item(raw, reason, nodes) for raw, reason in found]
 
-    def _item(self, raw: Mapping[str, Any], reason: Reason,
-              nodes: Mapping[str, frozenset[str]]) -> DemandItem:
+    def _item(self, raw: Mapping[str, Any], reason: Reason, nodes: Mapping[str, frozenset[str]]) -> DemandItem:
         key = f"{self.controller}:{raw['id']}"
         since = raw.get("inQueueSince")
         since_s = float(since) / 1000.0 if isinstance(since, int | float) else None
-        task = raw.get("task") if isinstance(raw.get("task"), Mapping) else {}
+        raw_task = raw.get("task")
+        task: Mapping[str, Any] = raw_task if isinstance(raw_task, Mapping) else {}
         what = str(task.get("name") or task.get("url") or "pipeline node block")
         if reason.kind == "node" or (reason.kind == "label-or-node" and reason.text in nodes):
-            return DemandItem(key, node=reason.text, node_labels=nodes.get(reason.text, frozenset()),
-                              since=since_s, what=what)
+            return DemandItem(
+                key, node=reason.text, node_labels=nodes.get(reason.text, frozenset()), since=since_s, what=what
+            )
         return DemandItem(key, expression=reason.text, since=since_s, what=what)
 
     def _node_labels(self) -> dict[str, frozenset[str]]:
@@ -129,8 +126,7 @@ class JenkinsQueueListener(DemandListener):
         for entry in payload.get("computer") or [] if isinstance(payload, Mapping) else []:
             if isinstance(entry, Mapping) and isinstance(entry.get("displayName"), str):
                 out[entry["displayName"]] = frozenset(
-                    str(lab.get("name")) for lab in entry.get("assignedLabels") or []
-                    if isinstance(lab, Mapping)
+                    str(lab.get("name")) for lab in entry.get("assignedLabels") or [] if isinstance(lab, Mapping)
                 )
         return out
 

@@ -31,7 +31,7 @@ class ZmqSettings(ListenerSettings):
     @classmethod
     def _zmq_url(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for endpoint in value:
-            if not endpoint.startswith(("tcp://", "ipc://", "inproc://")) or "://" == endpoint[-3:]:
+            if not endpoint.startswith(("tcp://", "ipc://", "inproc://")) or endpoint[-3:] == "://":
                 raise ValueError(f"expected an endpoint like tcp://host:8888, got {endpoint!r}")
         return value
 
