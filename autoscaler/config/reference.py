@@ -17,6 +17,7 @@ from autoscaler.config.models import (
     LabelConfig,
     LimitsConfig,
 )
+from autoscaler.config.units import format_duration
 
 _SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("controllers[]", ControllerConfig),
@@ -40,7 +41,7 @@ def _type_name(annotation: Any) -> str:
     if origin is dict:
         return "mapping"
     if str(origin).endswith("Literal"):
-        return " | ".join(repr(a) for a in get_args(annotation))
+        return " or ".join(f"`{a}`" for a in get_args(annotation))
     if getattr(annotation, "__metadata__", None):
         meta = annotation.__metadata__
         if any("duration" in repr(m) for m in meta):
@@ -48,6 +49,8 @@ def _type_name(annotation: Any) -> str:
         if any("quantity" in repr(m) for m in meta):
             return "quantity"
         return _type_name(get_args(annotation)[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "mapping"
     if isinstance(annotation, type):
         return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
             annotation.__name__, annotation.__name__
@@ -73,7 +76,16 @@ def model_table(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[str]
         if key in skip:
             continue
         description = (field.description or "").replace("\n", " ").replace("|", "\\|")
-        lines.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+        kind = _type_name(field.annotation)
+        for meta in field.metadata:
+            if "duration" in repr(meta):
+                kind = kind.replace("number", "duration")
+            if "quantity" in repr(meta):
+                kind = kind.replace("string", "quantity")
+        default = _default(field)
+        if kind.startswith("duration") and isinstance(field.default, float):
+            default = f"`{format_duration(field.default)}`"
+        lines.append(f"| `{key}` | {kind} | {default} | {description} |")
     return lines
 
 

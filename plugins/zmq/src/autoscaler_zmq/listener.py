@@ -8,6 +8,7 @@ import threading
 import zmq
 from pydantic import Field, field_validator
 
+from autoscaler.config.units import Duration
 from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext
 from autoscaler_zmq.frames import TOPICS, FrameError, parse_frame
 
@@ -19,8 +20,8 @@ class ZmqSettings(ListenerSettings):
 
     endpoints: tuple[str, ...] = Field(min_length=1)
     """Publisher endpoints, e.g. ``tcp://jenkins.example.org:8888``."""
-    reconnect_max: float = Field(default=10.0, gt=0)
-    """Longest pause (seconds) between reconnection attempts; ZMQ reconnects by itself."""
+    reconnect_max: Duration = Field(default=10.0, gt=0)
+    """Longest pause between reconnection attempts; ZMQ reconnects by itself."""
 
     @field_validator("endpoints", mode="before")
     @classmethod
