@@ -13,8 +13,13 @@ pytestmark = pytest.mark.e2e
 
 
 def test_demo_serves_every_job_and_leaks_nothing() -> None:
-    run = subprocess.run([str(BIN / "autoscaler"), "demo", "--jobs", "30", "--no-live", "--build-seconds", "1"],
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [str(BIN / "autoscaler"), "demo", "--jobs", "30", "--no-live", "--build-seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     out = run.stdout
     assert run.returncode == 0, out[-3000:] + run.stderr[-3000:]
     assert re.search(r"^jobs done\s+30/30$", out, re.M)
