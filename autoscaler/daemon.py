@@ -84,6 +84,10 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
         )
         self.api: Any = None
+        if serve_api:
+            from autoscaler.api.server import ApiServer
+
+            self.api = ApiServer(self.config.api, self.engine, self.counters)  # binds now: fail early
         self._engine_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -138,10 +142,7 @@ class Daemon:
                 next_run_time=datetime.now(),
             )
         self.scheduler.start()
-        if self.serve_api:
-            from autoscaler.api.server import ApiServer
-
-            self.api = ApiServer(self.config.api, self.engine, self.counters)
+        if self.api is not None:
             self.api.start()
         log.info(
             "autoscaler %s started: %d labels, %d controllers, driver %s%s",

@@ -54,17 +54,23 @@ class ApiServer:
         if not self.loopback and self.token is None:
             log.warning("API on %s has no token-file: mutations are refused", api.listen)
         handler = type("Handler", (_Handler,), {"api": self})
-        self.httpd = ThreadingHTTPServer((self.host, int(port)), handler)
+        try:
+            self.httpd = ThreadingHTTPServer((self.host, int(port)), handler)
+        except OSError as exc:
+            raise OSError(f"API cannot listen on {api.listen}: {exc.strerror}") from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="api", daemon=True)
+        self._started = False
 
     def start(self) -> None:
         self._thread.start()
+        self._started = True
         log.info("API listening on http://%s:%d/", self.host, self.port)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self._started:
+            self.httpd.shutdown()
         self.httpd.server_close()
 
     def ask(self, op: str, **args: Any) -> Any:

@@ -48,7 +48,9 @@ def cli() -> None:
 @cli.command()
 @click.option("-c", "--config", "config_file", help=CONFIG_HELP)
 @click.option("--once", is_flag=True, help="Adopt, poll demand, plan and act once, then exit.")
-@click.option("--dry-run", is_flag=True, help="Plan and log, but launch and retire nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Plan and log, but launch and retire nothing (placeholder nodes are still created)."
+)
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )

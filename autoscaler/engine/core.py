@@ -483,8 +483,8 @@ class Engine:
             self.stats.queue_to_launch.append(latency)
         self._record("requested", agent, "launch requested")
         if self.dry_run:
+            agent.comment = "dry run: not launched"
             log.info("dry run: would launch %s for %s", name, lab.name)
-            self.submit(Launched(name, None, "dry run", transient=True))
             return
         self._spawn(
             actions.launch,
@@ -502,6 +502,8 @@ class Engine:
         self._record("retiring", agent, reason)
         log.info("retiring %s (%s): %s", agent.name, agent.label, reason)
         if self.dry_run:
+            log.info("dry run: would retire %s", agent.name)
+            self.submit(Retired(agent.name, ok=True))
             return
         self._spawn_retire(agent, force=force)
 

@@ -121,3 +121,38 @@ def test_bad_config_exits_with_line_and_key(tmp_path: Path) -> None:
         check=False,
     )
     assert check.returncode == 1 and "labels[0].max" in check.stderr
+
+
+def test_once_dry_run_plans_without_launching(sim: SimJenkins, tmp_path: Path) -> None:
+    config = write(tmp_path / "config.yaml", sim_config(sim, tmp_path))
+    sim.model.create_node("builder", labels="python", executors=1)  # any agent node: labels are named
+    sim.trigger("unit")
+    sim.trigger("image")
+    run = subprocess.run(
+        [str(BIN / "autoscaler"), "run", "-c", str(config), "--once", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "dry run: would launch e2e-python-" in run.stderr
+    assert "dry run: would launch e2e-docker-" in run.stderr
+    assert agent_processes("e2e") == []
+    assert set(sim.model.nodes) == {"builder", "e2e-python-placeholder", "e2e-docker-placeholder"}
+
+
+def test_a_taken_api_port_is_a_clear_error(sim: SimJenkins, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        config = write(tmp_path / "config.yaml", sim_config(sim, tmp_path, api={"listen": f"127.0.0.1:{port}"}))
+        run = subprocess.run(
+            [str(BIN / "autoscaler"), "run", "-c", str(config)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert run.returncode == 2
+    assert f"API cannot listen on 127.0.0.1:{port}: Address already in use" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -264,3 +264,11 @@ def test_views_use_state_names_and_iso_times() -> None:
     assert row["created"].endswith("Z") and "T" in row["created"]
     (pool,) = w.ask("pools")
     assert (pool["label"], pool["demand"], pool["booting"]) == ("python", 1, 1)
+
+
+def test_demand_from_several_controllers_adds_up() -> None:
+    w = World(labels=[{"name": "python", "max": 10}])
+    for controller in ("main", "second"):
+        items = tuple(DemandItem(f"{controller}:{i}", expression="python") for i in range(2))
+        w.send(DemandUpdate(f"queue-{controller}", controller, DemandReport(items, controller)))
+    assert w.engine.demand.per_label() == {"python": 4}
