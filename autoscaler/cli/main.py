@@ -158,10 +158,11 @@ def plugins(output: str) -> None:
             )
         )
         return
-    rows = [
-        (p.kind, p.name, p.distribution, p.version, "ok" if p.error is None else f"BROKEN: {p.error}") for p in found
-    ]
-    click.echo(tables.table(("KIND", "TYPE", "DISTRIBUTION", "VERSION", "STATUS"), rows, shrink=4))
+    rows = [(p.kind, p.name, p.distribution, p.version, "ok" if p.error is None else "BROKEN") for p in found]
+    click.echo(tables.table(("KIND", "TYPE", "DISTRIBUTION", "VERSION", "STATUS"), rows))
+    for p in found:
+        if p.error is not None:
+            click.echo(f"\n{p.kind} {p.name!r} ({p.target}) cannot be used: {p.error}")
 
 
 # -- talking to a running daemon ------------------------------------------------------------
