@@ -154,6 +154,8 @@ def _show(daemon: Any, sim: Any, jobs: int, done: int, started: float, live: boo
     )
     text = head + "\n" + tables.pools_table(pools)
     if live:
+        text += "\n\n" + tables.events_table(_ask(daemon, "events", limit=8))
+    if live:
         sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
         sys.stdout.flush()
     else:

@@ -27,7 +27,7 @@ def table(
     return "\n".join(lines)
 
 
-POOL_HEADERS = ("LABEL", "DEMAND", "REQ", "PEND", "BOOT", "READY", "BUSY", "RETIRE", "HELD", "MIN", "MAX", "NOTE")
+POOL_HEADERS = ("LABEL", "DEMAND", "REQ", "PEND", "BOOT", "READY", "BUSY", "RETIRE", "HELD", "MIN", "MAX", "LIMIT")
 
 
 def pools_table(pools: list[dict[str, Any]]) -> str:
@@ -37,7 +37,7 @@ def pools_table(pools: list[dict[str, Any]]) -> str:
         if p.get("backoff_seconds"):
             note = f"backoff {format_duration(p['backoff_seconds'])}"
         elif p.get("blocked_by"):
-            note = f"capped: {p['blocked_by']}"
+            note = str(p["blocked_by"])
         if p.get("failed"):
             note = (note + f" failed={p['failed']}").strip()
         rows.append(
