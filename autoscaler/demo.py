@@ -23,6 +23,7 @@ from autoscaler.cli import tables
 from autoscaler.config.loader import load_config
 from autoscaler.engine.messages import Command
 from autoscaler.engine.stats import percentile
+from autoscaler.testing.swarm_agent import command_line
 
 WORKLOAD = (
     # job name, kind, label expression asked for
@@ -36,28 +37,7 @@ WORKLOAD = (
 
 
 def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: str) -> dict[str, Any]:
-    agent = [
-        sys.executable,
-        "-m",
-        "autoscaler.testing.swarm_agent",
-        "-url",
-        "{url}",
-        "-username",
-        "{user}",
-        "-passwordEnvVariable",
-        "{credential_env}",
-        "-name",
-        "{name}",
-        "-labels",
-        "{labels}",
-        "-executors",
-        "{executors}",
-        "-mode",
-        "exclusive",
-        "-disableClientsUniqueId",
-        "-retry",
-        "1",
-    ]
+    agent = command_line()
     return {
         "controllers": [{"name": "demo", "url": sim_url, "user": user, "token-file": token_file}],
         "driver": {"type": "local", "work-dir": work_dir, "inherit-env": ["PATH", "HOME", "PYTHONPATH"]},

@@ -60,27 +60,10 @@ def pools_table(pools: list[dict[str, Any]]) -> str:
 
 
 def agents_table(agents: list[dict[str, Any]], *, wide: bool = False) -> str:
-    headers: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-    if wide:
-        headers = ("NAME", "LABEL", "STATE", "AGE", "IN-STATE", "BUILD", "CONTROLLER", "COMMENT")
-        rows = [
-            (
-                a["name"],
-                a["label"],
-                a["state"],
-                format_duration(a["age_seconds"]),
-                format_duration(a["in_state_seconds"]),
-                _build(a["build"]),
-                a["controller"],
-                a["comment"],
-            )
-            for a in agents
-        ]
-        return table(headers, rows, max_width=200)
     headers = ("NAME", "LABEL", "STATE", "AGE", "IN-STATE", "BUILD")
-    rows = [
-        (
+    rows: list[tuple[Any, ...]] = []
+    for a in agents:
+        row: tuple[Any, ...] = (
             a["name"],
             a["label"],
             a["state"],
@@ -88,8 +71,9 @@ def agents_table(agents: list[dict[str, Any]], *, wide: bool = False) -> str:
             format_duration(a["in_state_seconds"]),
             _build(a["build"]),
         )
-        for a in agents
-    ]
+        rows.append((*row, a["controller"], a["comment"]) if wide else row)
+    if wide:
+        return table((*headers, "CONTROLLER", "COMMENT"), rows, max_width=200)
     return table(headers, rows, shrink=5)
 
 

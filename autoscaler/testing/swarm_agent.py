@@ -93,6 +93,17 @@ def serve(host: str, port: int, name: str, secret: str) -> None:
                 return
 
 
+def command_line(retry: float = 1.0) -> list[str]:
+    """A local-driver ``command`` running this simulated client with the real client's flags
+    (``{...}`` placeholders are filled in by the driver; the token stays in the environment)."""
+    return [
+        sys.executable, "-m", "autoscaler.testing.swarm_agent",
+        "-url", "{url}", "-username", "{user}", "-passwordEnvVariable", "{credential_env}",
+        "-name", "{name}", "-labels", "{labels}", "-executors", "{executors}",
+        "-mode", "exclusive", "-disableClientsUniqueId", "-retry", str(retry),
+    ]  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, lambda *_: _stop.set())

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from autoscaler.testing.jenkins import SimJenkins
+from autoscaler.testing.swarm_agent import command_line
 
 BIN = Path(sys.executable).parent
 
@@ -24,31 +25,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def agent_command() -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "autoscaler.testing.swarm_agent",
-        "-url",
-        "{url}",
-        "-username",
-        "{user}",
-        "-passwordEnvVariable",
-        "{credential_env}",
-        "-name",
-        "{name}",
-        "-labels",
-        "{labels}",
-        "-executors",
-        "{executors}",
-        "-mode",
-        "exclusive",
-        "-disableClientsUniqueId",
-        "-retry",
-        "1",
-    ]
 
 
 def sim_config(sim: SimJenkins, tmp: Path, **overrides: Any) -> dict[str, Any]:
@@ -62,8 +38,8 @@ def sim_config(sim: SimJenkins, tmp: Path, **overrides: Any) -> dict[str, Any]:
         ],
         "destroy-listeners": [{"name": "events", "type": "zmq", "endpoints": [sim.zmq_endpoint]}],
         "labels": [
-            {"name": "python", "command": agent_command(), "max": 4, "idle-timeout": "3s"},
-            {"name": "docker", "atoms": ["linux"], "command": agent_command(), "max": 2, "idle-timeout": "3s"},
+            {"name": "python", "command": command_line(), "max": 4, "idle-timeout": "3s"},
+            {"name": "docker", "atoms": ["linux"], "command": command_line(), "max": 2, "idle-timeout": "3s"},
         ],
         "limits": {"max-agents": 6, "boot-timeout": "60s"},
         "api": {"listen": f"127.0.0.1:{free_port()}"},
