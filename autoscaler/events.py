@@ -7,8 +7,10 @@ Listeners never touch the engine's state: they build one of these and hand it to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
+    "AgentChanged",
     "BuildFinished",
     "BuildStarted",
     "DemandItem",
@@ -92,7 +94,17 @@ class DemandRefresh:
     source: str = ""
 
 
-Event = BuildStarted | BuildFinished | NodeOffline | NodeOnline | LifecycleHint | DemandRefresh
+@dataclass(frozen=True)
+class AgentChanged:
+    """A driver saw an agent change (a pod went Running, failed, or went away): drivers that
+    watch their resources emit this so the engine reacts before the next reconcile."""
+
+    handle: Any
+    """The :class:`~autoscaler.plugin.AgentHandle` as the driver sees it now."""
+    source: str = ""
+
+
+Event = BuildStarted | BuildFinished | NodeOffline | NodeOnline | LifecycleHint | DemandRefresh | AgentChanged
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from autoscaler.engine.planner import burst_of, plan
 from autoscaler.engine.state import NOT_YET_ONLINE, Agent, AgentState, Backoff, TokenBucket
 from autoscaler.engine.stats import Stats
 from autoscaler.events import (
+    AgentChanged,
     BuildFinished,
     BuildStarted,
     DemandRefresh,
@@ -98,6 +99,9 @@ class Engine:
         self._dirty: set[str] = set()
         self._lingering: dict[str, set[str]] = {}
         self._stopped = False
+        self._adopted = False
+        """The first driver listing adopts everything; later, unknown agents are leaks."""
+        self._leak_candidates: set[str] = set()
         self._pending: set[Future[Any]] = set()
 
     # -- the loop ---------------------------------------------------------------------------
@@ -173,6 +177,14 @@ class Engine:
             agent.set_state(AgentState.READY, now, f"build {key} finished ({event.status or '?'})")
             self._record("idle", agent, f"build {key} finished")
         self._refresh_computers(agent.controller)
+        self._plan(now)
+
+    def _on_agent_changed(self, event: AgentChanged) -> None:
+        agent = self.agents.get(event.handle.name)
+        if agent is None:
+            return  # adoption and leaks are decided by the full listing at reconcile
+        now = self.clock()
+        self._apply_handle(agent, event.handle, now)
         self._plan(now)
 
     def _on_node_offline(self, event: NodeOffline) -> None:
@@ -264,12 +276,30 @@ class Engine:
             return
         now = self.clock()
         by_name = {h.name: h for h in seen.handles}
+        unknown: set[str] = set()
         for handle in seen.handles:
             agent = self.agents.get(handle.name)
-            if agent is None:
+            if agent is None and not self._adopted:
                 self._adopt(handle, now)
+            elif agent is None:
+                unknown.add(handle.name)
             else:
                 self._apply_handle(agent, handle, now)
+        self._adopted = True
+        for name in unknown & self._leak_candidates:
+            log.warning("leak: %s runs with this daemon's identity but no agent record; deleting it", name)
+            self.stats.leaks += 1
+            self._record("leak", None, f"deleted leaked agent {name}")
+            self._spawn(
+                actions.retire,
+                self.driver,
+                self.controllers.get(by_name[name].controller),
+                name,
+                self.config.daemon.retire_grace,
+                False,
+                True,
+            )
+        self._leak_candidates = unknown - self._leak_candidates
         for agent in list(self.agents.values()):
             if agent.name not in by_name and agent.state != AgentState.REQUESTED:
                 if agent.state == AgentState.RETIRING:
@@ -616,6 +646,7 @@ _HANDLERS: dict[type, Callable[[Engine, Any], None]] = {
     BuildStarted: Engine._on_build_started,
     BuildFinished: Engine._on_build_finished,
     NodeOffline: Engine._on_node_offline,
+    AgentChanged: Engine._on_agent_changed,
     NodeOnline: Engine._on_node_online,
     LifecycleHint: Engine._on_hint,
     DemandRefresh: Engine._on_demand_refresh,

@@ -17,6 +17,8 @@ class Stats:
     """(source, kind) -> count."""
     errors: Counter[str] = field(default_factory=Counter)
     adopted: int = 0
+    leaks: int = 0
+    """Agents found running with this daemon's identity but no record, and deleted."""
     queue_to_launch: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     """Seconds from a queued item's arrival to the launch made for it."""
     boot_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))

@@ -61,6 +61,14 @@ class JenkinsClient:
         except ValueError:
             raise JenkinsError(f"{self.name}: {path.split('?', maxsplit=1)[0]} did not answer JSON") from None
 
+    def get_text(self, path: str) -> str:
+        """GET ``<url>/<path>`` as text (a 404 raises :class:`JenkinsError` with ``not_found``)."""
+        url = self.controller.url + path
+        text: str = self._call(
+            f"GET {path.split('?', maxsplit=1)[0]}", lambda: self._server.jenkins_open(requests.Request("GET", url))
+        )
+        return text
+
     def computers(self) -> dict[str, NodeView]:
         """Every agent node with its state and running builds (one request)."""
         return parse_computers(self.get_json(f"computer/api/json?tree={COMPUTER_TREE}"))

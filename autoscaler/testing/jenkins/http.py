@@ -118,6 +118,14 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
         self.sim.count_request("GET", path)
+        if path == "/tcpSlaveAgentListener/":  # agents read the port before they authenticate
+            self._send(
+                200,
+                "Jenkins",
+                content_type="text/plain",
+                headers={"X-Jenkins-JNLP-Port": str(self.sim.remoting_port), "X-Instance-Identity": "sim"},
+            )
+            return
         if not self._authenticated():
             return
         model = self.sim.model

@@ -160,12 +160,12 @@ class SimJenkins:
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
         """Block until ``predicate()`` holds (re-checked on every state change), or fail."""
         deadline = time.monotonic() + timeout
-        with self.model.changed:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-                self.model.changed.wait(min(left, 0.25))
+        while not predicate():  # outside the lock: the predicate may talk to this server
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            with self.model.changed:
+                self.model.changed.wait(min(left, 0.1))
 
     def count_request(self, method: str, path: str) -> None:
         with self._lock:

@@ -1,0 +1,1 @@
+"""The ``kubernetes`` driver: one pod per agent, watched, adopted, and cleaned up."""

@@ -1,0 +1,192 @@
+"""The pod (and per-agent Secret) of one agent, as plain dicts. Pure: no I/O."""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from datetime import UTC, datetime
+from typing import Any
+
+from autoscaler.config.models import ControllerConfig, LabelConfig
+from autoscaler.drivers.kubernetes.settings import KubernetesSettings
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+INSTANCE = "app.kubernetes.io/instance"
+LABEL_SLUG = "autoscaler.jenkins.io/label"
+ANN_LABEL = "autoscaler.jenkins.io/label"
+ANN_CONTROLLER = "autoscaler.jenkins.io/controller"
+ANN_CREATED = "autoscaler.jenkins.io/created"
+PASSWORD_ENV = "JENKINS_PASSWORD"
+CONTAINER = "agent"
+AGENT_FS = "/home/jenkins/agent"
+
+
+def selector(daemon_id: str) -> str:
+    """The label selector of this daemon instance's pods (another instance's are left alone)."""
+    return f"{MANAGED_BY}=autoscaler,{INSTANCE}={daemon_id}"
+
+
+def agent_secret_name(agent: str) -> str:
+    return f"{agent}-agent-secret"[:253]
+
+
+def swarm_args(name: str, label: LabelConfig, controller: ControllerConfig) -> list[str]:
+    """Swarm client flags; the password is read from ``$JENKINS_PASSWORD``, never from argv."""
+    values = _values(name, label, controller)
+    if label.command is not None:
+        parts = shlex.split(label.command) if isinstance(label.command, str) else list(label.command)
+        return [_fill(part, values) for part in parts]
+    return [
+        "-url", values["url"], "-username", values["user"], "-passwordEnvVariable", PASSWORD_ENV,
+        "-name", name, "-labels", values["labels"], "-executors", values["executors"],
+        "-mode", "exclusive", "-disableClientsUniqueId", "-fsroot", AGENT_FS, "-retry", "10",
+    ]  # fmt: skip
+
+
+def build_pod(
+    name: str,
+    label: LabelConfig,
+    controller: ControllerConfig,
+    daemon_id: str,
+    settings: KubernetesSettings,
+    created: float,
+) -> dict[str, Any]:
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(label.env.items())]
+    env += [
+        {"name": "AGENT_NAME", "value": name},
+        {"name": "AGENT_LABELS", "value": " ".join(sorted(label.all_atoms))},
+        {"name": "JENKINS_URL", "value": controller.agent_endpoint},
+    ]
+    if label.connect == "swarm":
+        args = swarm_args(name, label, controller)
+        env.append(
+            {
+                "name": PASSWORD_ENV,
+                "valueFrom": {"secretKeyRef": {"name": settings.credentials_secret, "key": settings.credentials_key}},
+            }
+        )
+    else:
+        args = []
+        env += [
+            {"name": "JENKINS_AGENT_NAME", "value": name},
+            {"name": "JENKINS_AGENT_WORKDIR", "value": AGENT_FS},
+            {
+                "name": "JENKINS_SECRET",
+                "valueFrom": {"secretKeyRef": {"name": agent_secret_name(name), "key": "secret"}},
+            },
+        ]
+        if settings.web_socket:
+            env.append({"name": "JENKINS_WEB_SOCKET", "value": "true"})
+    resources: dict[str, dict[str, str]] = {}
+    requests = {k: v for k, v in (("cpu", label.cpu), ("memory", label.memory)) if v}
+    limits = {k: v for k, v in (("cpu", label.cpu_limit), ("memory", label.memory_limit)) if v}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": label.image,
+        "env": env,
+        "resources": resources,
+        "workingDir": AGENT_FS,
+    }
+    if args:
+        container["args"] = args
+    spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": int(settings.termination_grace),
+        "containers": [container],
+        "automountServiceAccountToken": settings.service_account is not None,
+    }
+    if label.node_selector:
+        spec["nodeSelector"] = dict(label.node_selector)
+    if label.tolerations:
+        spec["tolerations"] = [dict(t) for t in label.tolerations]
+    if settings.service_account:
+        spec["serviceAccountName"] = settings.service_account
+    if settings.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": s} for s in settings.image_pull_secrets]
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {MANAGED_BY: "autoscaler", INSTANCE: daemon_id, LABEL_SLUG: label.slug},
+            "annotations": {
+                ANN_LABEL: label.name,
+                ANN_CONTROLLER: controller.name,
+                ANN_CREATED: datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds"),
+            },
+        },
+        "spec": spec,
+    }
+    if settings.pod_template:
+        merged: dict[str, Any] = merge(copy.deepcopy(settings.pod_template), pod)
+        return merged
+    return pod
+
+
+def agent_secret(name: str, secret: str, pod_uid: str, daemon_id: str) -> dict[str, Any]:
+    """The inbound agent's own secret, owned by its pod (garbage collected with it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": agent_secret_name(name),
+            "labels": {MANAGED_BY: "autoscaler", INSTANCE: daemon_id},
+            "ownerReferences": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": name,
+                    "uid": pod_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "stringData": {"secret": secret},
+    }
+
+
+def merge(base: Any, override: Any) -> Any:
+    """``override`` over ``base``: mappings merge, lists of named items merge by name."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = merge(base[key], value) if key in base else value
+        return out
+    if (
+        isinstance(base, list)
+        and isinstance(override, list)
+        and all(isinstance(x, dict) and "name" in x for x in (*base, *override))
+    ):
+        merged = {item["name"]: item for item in base}
+        for item in override:
+            merged[item["name"]] = merge(merged[item["name"]], item) if item["name"] in merged else item
+        order = [i["name"] for i in override] + [
+            i["name"] for i in base if i["name"] not in {o["name"] for o in override}
+        ]
+        return [merged[n] for n in order]
+    return override
+
+
+def _values(name: str, label: LabelConfig, controller: ControllerConfig) -> dict[str, str]:
+    return {
+        "name": name,
+        "label": label.name,
+        "labels": " ".join(sorted(label.all_atoms)),
+        "executors": str(label.executors),
+        "url": controller.agent_endpoint,
+        "user": controller.user or "",
+        "workdir": AGENT_FS,
+        "credential_env": PASSWORD_ENV,
+    }
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text

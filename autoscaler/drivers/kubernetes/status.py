@@ -1,0 +1,68 @@
+"""What a pod's status means for its agent. Pure: no I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from autoscaler.drivers.kubernetes.podspec import ANN_CONTROLLER, ANN_LABEL
+from autoscaler.plugin import AgentHandle, DriverStatus
+
+FATAL_WAITING = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "ErrImageNeverPull",
+        "CrashLoopBackOff",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+
+
+def handle_of(pod: dict[str, Any], default_controller: str) -> AgentHandle:
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    annotations = meta.get("annotations") or {}
+    created = _epoch(meta.get("creationTimestamp"))
+    kind, detail = _status(meta, status)
+    return AgentHandle(
+        name=meta.get("name", ""),
+        label=annotations.get(ANN_LABEL, ""),
+        controller=annotations.get(ANN_CONTROLLER, default_controller),
+        status=kind,
+        created=created,
+        detail=detail,
+    )
+
+
+def _status(meta: dict[str, Any], status: dict[str, Any]) -> tuple[DriverStatus, str]:
+    if meta.get("deletionTimestamp"):
+        return DriverStatus.EXITED, "terminating"
+    phase = status.get("phase") or "Pending"
+    if status.get("reason") == "Evicted":
+        return DriverStatus.FAILED, f"Evicted: {status.get('message', '')}".strip(": ")
+    containers = status.get("containerStatuses") or []
+    state = (containers[0].get("state") or {}) if containers else {}
+    if phase == "Failed":
+        term = state.get("terminated") or {}
+        return (
+            DriverStatus.FAILED,
+            f"pod failed ({term.get('reason') or status.get('reason') or 'Error'}, "
+            f"exit code {term.get('exitCode', '?')})",
+        )
+    if phase == "Succeeded":
+        return DriverStatus.EXITED, "pod completed"
+    waiting = state.get("waiting") or {}
+    if waiting.get("reason") in FATAL_WAITING:
+        return DriverStatus.FAILED, f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+    if phase == "Running":
+        return DriverStatus.RUNNING, "running"
+    return DriverStatus.PENDING, waiting.get("reason") or "pending"
+
+
+def _epoch(text: str | None) -> float:
+    if not text:
+        return 0.0
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
