@@ -1,0 +1,131 @@
+"""The engine with the real kubernetes driver on the API double: backoff, quota, adoption, leaks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from autoscaler.drivers.kubernetes.driver import KubernetesDriver
+from autoscaler.drivers.kubernetes.podspec import build_pod
+from autoscaler.engine.core import Engine
+from autoscaler.engine.messages import DemandUpdate, DriverSeen, Reconcile, Tick
+from autoscaler.events import DemandItem, DemandReport
+from autoscaler.testing.fakes import FakeClock, InlineExecutor
+from tests.integration.k8s_world import NS, K8sWorld
+
+
+class Run:
+    def __init__(self, world: K8sWorld, driver: KubernetesDriver | None = None) -> None:
+        self.world = world
+        self.clock = FakeClock(time.time())
+        self.driver = driver or world.driver
+        self.engine = Engine(
+            world.config,
+            self.driver,
+            {"main": world.jenkins},
+            InlineExecutor(),
+            clock=self.clock,
+            credentials={"main": world.sim.token},
+        )
+        world.context.emit = self.engine.submit  # the driver's watch reports into this engine
+        self.engine.step(DriverSeen(self.driver.list()))  # start-up adoption pass
+
+    def demand(self, label: str, count: int) -> None:
+        items = tuple(DemandItem(f"main:{label}:{i}", expression=label) for i in range(count))
+        self.engine.submit(DemandUpdate("queue", "main", DemandReport(items, "main"), observed_at=self.clock()))
+        self.engine.drain()
+
+    def settle(self, predicate: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
+        """Let the driver's watch events reach the engine until ``predicate`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.engine.drain()
+            if predicate():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {self.engine.agents}")
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def world() -> Iterator[K8sWorld]:
+    w = K8sWorld()
+    yield w
+    w.close()
+
+
+def test_a_bad_image_backs_off_instead_of_storming(world: K8sWorld) -> None:
+    run = Run(world)
+    run.demand("broken", 3)
+    assert world.api.store.calls["POST pods"] == 3
+    run.settle(lambda: run.engine.backoff.get("broken") is not None, what="the failures")
+    run.settle(lambda: not run.engine.agents, what="the failed pods retired")
+    for _ in range(50):  # five more seconds of demand and ticks inside the backoff
+        run.clock.advance(0.1)
+        run.engine.submit(Tick())
+        run.demand("broken", 3)
+    assert world.api.store.calls["POST pods"] == 3
+    assert world.api.store.calls["DELETE pods"] == 3
+    assert run.engine.backoff["broken"].failures == 3
+    assert run.engine.stats.failures["broken"] == 3
+
+
+def test_quota_refusal_is_retried_later_without_backoff_growth() -> None:
+    world = K8sWorld(pod_quota=1)
+    try:
+        run = Run(world)
+        run.demand("python", 2)
+        assert world.api.store.calls["POST pods"] == 2  # one created, one refused by the quota
+        assert len(run.engine.agents) == 1
+        assert run.engine.backoff["python"].failures == 0
+        world.api.store.pod_quota = 2  # the quota is raised
+        run.clock.advance(11)
+        run.engine.submit(Tick())
+        run.engine.drain()
+        assert world.api.store.calls["POST pods"] == 3
+        assert len(run.engine.agents) == 2 and run.engine.stats.launch_failures["python"] == 1
+    finally:
+        world.close()
+
+
+def test_a_restarted_engine_adopts_running_pods(world: K8sWorld) -> None:
+    first = Run(world)
+    first.demand("python", 2)
+    first.settle(
+        lambda: len(world.sim.model.nodes) == 2 and all(n.connected for n in world.sim.model.nodes.values()),
+        30,
+        "two agents online",
+    )
+    creates = world.api.store.calls["POST pods"]
+    restarted_driver = KubernetesDriver(world.settings, world.context)  # a new process: no memory at all
+    second = Run(world, restarted_driver)
+    try:
+        assert sorted(second.engine.agents) == sorted(first.engine.agents)
+        assert second.engine.stats.adopted == 2
+        second.demand("python", 2)
+        assert world.api.store.calls["POST pods"] == creates  # nothing launched twice
+    finally:
+        restarted_driver.close()
+
+
+def test_an_unknown_pod_of_ours_is_deleted_after_two_passes(world: K8sWorld) -> None:
+    run = Run(world)
+    label = world.config.label("python")
+    world.api.store.create(
+        "pods", NS, build_pod("ci-python-leaked", label, world.config.controllers[0], "test", world.settings, 0)
+    )
+    world.api.store.create(
+        "pods", NS, build_pod("ci-python-theirs", label, world.config.controllers[0], "other", world.settings, 0)
+    )
+    run.settle(lambda: "ci-python-leaked" in {h.name for h in run.driver.list()}, what="the watch to see it")
+    run.engine.submit(Reconcile())
+    run.settle(
+        lambda: run.engine.stats.leaks == 0 and "ci-python-leaked" in run.engine._leak_candidates, what="first pass"
+    )
+    assert "ci-python-leaked" in world.api.pods(NS)
+    run.engine.submit(Reconcile())
+    run.settle(lambda: run.engine.stats.leaks == 1, what="second pass")
+    world.api.wait_for(lambda: "ci-python-leaked" not in world.api.pods(NS), 20, "the leak deleted")
+    assert "ci-python-theirs" in world.api.pods(NS)  # another instance's pod is left alone
