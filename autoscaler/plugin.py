@@ -171,6 +171,10 @@ class AgentHandle:
     """Epoch seconds."""
     detail: str = ""
     """Why it is in this status (an exit code, a pod reason)."""
+    hold_reason: str | None = None
+    """Set when the agent is held (recorded with :meth:`Driver.mark_hold`), so a hold outlives a restart."""
+    hold_until: float | None = None
+    """When that hold expires (epoch seconds); None for no expiry."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,10 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def list(self) -> list[AgentHandle]:
         """Every agent of this daemon instance that exists now (used for adoption)."""
+
+    def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:  # noqa: B027
+        """Record a hold on the agent's resource (``reason`` None: released), so that
+        :meth:`list` reports it after a restart. Optional; the default keeps holds in memory only."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Must not stop running agents."""

@@ -74,6 +74,8 @@ class _Record:
     created: float
     workdir: str
     log: str
+    hold: dict[str, Any] | None = None
+    """``{"reason": ..., "until": epoch or null}`` while the agent is held."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -211,7 +213,23 @@ class LocalDriver(Driver):
         else:
             status = DriverStatus.EXITED
             detail = f"exited with code {code}" if code is not None else "process is gone"
-        return AgentHandle(record.name, record.label, record.controller, status, record.created, detail)
+        hold = record.hold or {}
+        return AgentHandle(
+            record.name,
+            record.label,
+            record.controller,
+            status,
+            record.created,
+            detail,
+            hold_reason=hold.get("reason") if record.hold else None,
+            hold_until=hold.get("until"),
+        )
+
+    def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:
+        record = self._read(name)
+        if record is not None:
+            record.hold = None if reason is None else {"reason": reason, "until": until}
+            self._write(record)
 
     def _write(self, record: _Record) -> None:
         path = self.state_dir / f"{record.name}.json"

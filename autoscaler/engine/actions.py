@@ -68,6 +68,13 @@ def retire(
     return Retired(name, ok=True)
 
 
+def mark_hold(driver: Driver, name: str, reason: str | None, until: float | None) -> None:
+    try:
+        driver.mark_hold(name, reason, until)
+    except Exception as exc:
+        log.warning("could not record the hold of %s on the agent (kept in memory): %s", name, exc)
+
+
 def take_offline(client: ControllerAPI | None, name: str) -> None:
     if client is None:
         return

@@ -318,6 +318,10 @@ class Engine:
         self.stats.adopted += 1
         self._record("adopted", agent, f"adopted ({handle.status})")
         self._apply_handle(agent, handle, now)
+        if handle.hold_reason is not None and agent.state != AgentState.FAILED:
+            agent.held_from, agent.state = agent.state, AgentState.HELD
+            agent.hold_reason, agent.hold_until = handle.hold_reason, handle.hold_until
+            agent.comment = f"held: {handle.hold_reason}" if handle.hold_reason else "held"
         self._refresh_computers(agent.controller)
 
     def _apply_handle(self, agent: Agent, handle: AgentHandle, now: float) -> None:
@@ -453,6 +457,7 @@ class Engine:
                 agent.hold_reason = str(cmd.args.get("reason") or "")
                 agent.comment = f"held: {agent.hold_reason}" if agent.hold_reason else "held"
                 self._record("held", agent, agent.comment)
+                self._spawn(actions.mark_hold, self.driver, agent.name, agent.hold_reason, agent.hold_until)
             elif cmd.op == "release":
                 if agent.state != AgentState.HELD:
                     raise ValueError(f"{agent.name} is not held")
@@ -477,7 +482,9 @@ class Engine:
         agent.set_state(agent.held_from or AgentState.BOOTING, now, why)
         agent.hold_until = None
         agent.held_from = None
+        agent.hold_reason = ""
         self._record("released", agent, why)
+        self._spawn(actions.mark_hold, self.driver, agent.name, None, None)
         self._refresh_computers(agent.controller)
 
     # -- planning and acting ----------------------------------------------------------------

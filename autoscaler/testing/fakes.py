@@ -65,6 +65,13 @@ class FakeDriver(Driver):
     def list(self) -> list[AgentHandle]:
         return list(self.agents.values())
 
+    def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:
+        h = self.agents.get(name)
+        if h is not None:
+            self.agents[name] = AgentHandle(
+                h.name, h.label, h.controller, h.status, h.created, h.detail, hold_reason=reason, hold_until=until
+            )
+
     def set_status(self, name: str, status: DriverStatus, detail: str = "") -> None:
         h = self.agents[name]
         self.agents[name] = AgentHandle(h.name, h.label, h.controller, status, h.created, detail)

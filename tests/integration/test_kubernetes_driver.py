@@ -171,3 +171,17 @@ def test_pod_template_is_merged_under_the_generated_spec() -> None:
         {"name": "agent", "securityContext": {"runAsUser": 1000}, "image": "a"},
         {"name": "docker", "image": "docker:dind"},
     ]
+
+
+def test_a_hold_is_recorded_on_the_pod(world: K8sWorld) -> None:
+    world.driver.launch(world.spec("ci-python-iiiiii", "python"))
+    world.driver.mark_hold("ci-python-iiiiii", "debugging", 1_900_000_000.0)
+    world.api.wait_for(lambda: world.driver.list()[0].hold_reason == "debugging", 10, "the annotation in the cache")
+    annotations = world.api.store.get("pods", NS, "ci-python-iiiiii")["metadata"]["annotations"]
+    assert json.loads(annotations["autoscaler.jenkins.io/hold"]) == {"reason": "debugging", "until": 1_900_000_000.0}
+    world.driver.mark_hold("ci-python-iiiiii", None, None)
+    world.api.wait_for(lambda: world.driver.list()[0].hold_reason is None, 10, "the release")
+    assert (
+        "autoscaler.jenkins.io/hold"
+        not in world.api.store.get("pods", NS, "ci-python-iiiiii")["metadata"]["annotations"]
+    )

@@ -161,3 +161,15 @@ def test_missing_command_is_a_permanent_launch_error(tmp_path: Path) -> None:
     with pytest.raises(DriverError) as info:
         driver.launch(LaunchSpec("ci-python-x", label, config.controllers[0], "test-daemon"))
     assert not info.value.transient
+
+
+def test_a_hold_is_recorded_in_the_state_file(tmp_path: Path) -> None:
+    driver, config = make_driver(tmp_path)
+    launch(driver, config)
+    driver.mark_hold("ci-python-abc123", "look", None)
+    restarted, _ = make_driver(tmp_path)
+    (handle,) = restarted.list()
+    assert (handle.hold_reason, handle.hold_until) == ("look", None)
+    restarted.mark_hold("ci-python-abc123", None, None)
+    assert restarted.list()[0].hold_reason is None
+    restarted.delete("ci-python-abc123", grace=5)

@@ -272,3 +272,20 @@ def test_demand_from_several_controllers_adds_up() -> None:
         items = tuple(DemandItem(f"{controller}:{i}", expression="python") for i in range(2))
         w.send(DemandUpdate(f"queue-{controller}", controller, DemandReport(items, controller)))
     assert w.engine.demand.per_label() == {"python": 4}
+
+
+def test_a_hold_outlives_a_restart() -> None:
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    w.online(name)
+    w.ask("hold", name=name, reason="core dump", seconds=600)
+    w.send(BuildFinished(name, "main", "x", 1, None, "SUCCESS", "zmq"))  # used: would be retired if not held
+    restarted = Engine(w.config, w.driver, {"main": w.jenkins}, InlineExecutor(), clock=w.clock)
+    restarted.submit(DriverSeen(w.driver.list()))
+    restarted.drain()
+    agent = restarted.agents[name]
+    assert (agent.state, agent.hold_reason, agent.hold_until) == (AgentState.HELD, "core dump", w.clock() + 600)
+    restarted.submit(Command("release", {"name": name}))
+    restarted.drain()
+    assert w.driver.agents[name].hold_reason is None

@@ -137,6 +137,17 @@ class KubernetesDriver(Driver):
         default = self.context.config.controllers[0].name
         return [handle_of(pod, default) for pod in pods]
 
+    def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:
+        value = None if reason is None else json.dumps({"reason": reason, "until": until})
+        self.limiter.acquire()
+        try:
+            self.core.patch_namespaced_pod(
+                name, self.namespace, {"metadata": {"annotations": {podspec.ANN_HOLD: value}}}
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _driver_error(f"annotate pod {name}", exc) from None
+
     def close(self) -> None:
         self._stop.set()
         if self._watch is not None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
-from autoscaler.drivers.kubernetes.podspec import ANN_CONTROLLER, ANN_LABEL
+from autoscaler.drivers.kubernetes.podspec import ANN_CONTROLLER, ANN_HOLD, ANN_LABEL
 from autoscaler.plugin import AgentHandle, DriverStatus
 
 FATAL_WAITING = frozenset(
@@ -27,6 +28,7 @@ def handle_of(pod: dict[str, Any], default_controller: str) -> AgentHandle:
     annotations = meta.get("annotations") or {}
     created = _epoch(meta.get("creationTimestamp"))
     kind, detail = _status(meta, status)
+    hold = _hold(annotations.get(ANN_HOLD))
     return AgentHandle(
         name=meta.get("name", ""),
         label=annotations.get(ANN_LABEL, ""),
@@ -34,7 +36,19 @@ def handle_of(pod: dict[str, Any], default_controller: str) -> AgentHandle:
         status=kind,
         created=created,
         detail=detail,
+        hold_reason=None if hold is None else str(hold.get("reason") or ""),
+        hold_until=None if hold is None or hold.get("until") is None else float(hold["until"]),
     )
+
+
+def _hold(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"reason": text}
+    return value if isinstance(value, dict) else {"reason": str(value)}
 
 
 def _status(meta: dict[str, Any], status: dict[str, Any]) -> tuple[DriverStatus, str]:

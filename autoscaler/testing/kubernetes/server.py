@@ -86,6 +86,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body = json.loads(raw or b"{}")
                 self.api.created.append(json.loads(json.dumps(body)))
                 self._send(201, store.create(kind, namespace, body))
+            elif method == "PATCH" and name is not None:
+                if "json-patch" in (self.headers.get("Content-Type") or ""):
+                    raise ApiError(415, "UnsupportedMediaType", "only merge patches are supported by this double")
+                self._send(200, store.patch(kind, namespace, name, json.loads(raw or b"{}")))
             elif method == "DELETE" and name is not None:
                 options = json.loads(raw or b"{}") if raw else {}
                 graceful = options.get("gracePeriodSeconds", query.get("gracePeriodSeconds")) not in (0, "0")
@@ -159,6 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
 
 
 class KubeApi:

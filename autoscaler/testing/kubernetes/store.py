@@ -34,6 +34,16 @@ class ApiError(Exception):
         }
 
 
+def _merge_patch(target: Obj, patch: Obj) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_patch(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -95,6 +105,16 @@ class Store:
             if obj is None:
                 return None
             mutate(obj)
+            self._write(kind, namespace, obj, "MODIFIED")
+            return copy.deepcopy(obj)
+
+    def patch(self, kind: str, namespace: str, name: str, patch: Obj) -> Obj:
+        """A JSON merge patch (``null`` removes a key), as for merge and strategic-merge patches of metadata."""
+        with self.lock:
+            obj = self.objects.get((kind, namespace, name))
+            if obj is None:
+                raise ApiError(404, "NotFound", f'{kind} "{name}" not found', name, kind)
+            _merge_patch(obj, patch)
             self._write(kind, namespace, obj, "MODIFIED")
             return copy.deepcopy(obj)
 
