@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from autoscaler.drivers.kubernetes.podspec import build_pod, merge
 from autoscaler.plugin import DriverError, DriverStatus
@@ -185,3 +187,70 @@ def test_a_hold_is_recorded_on_the_pod(world: K8sWorld) -> None:
         "autoscaler.jenkins.io/hold"
         not in world.api.store.get("pods", NS, "ci-python-iiiiii")["metadata"]["annotations"]
     )
+
+
+def test_kubeconfig_context_and_bearer_tokens(tmp_path: Path) -> None:
+    from autoscaler.config.models import Config
+    from autoscaler.drivers.kubernetes.driver import KubernetesDriver
+    from autoscaler.drivers.kubernetes.settings import KubernetesSettings
+    from autoscaler.plugin import PluginContext
+    from autoscaler.testing.kubernetes import KubeApi
+
+    config = Config.model_validate({"controllers": [{"url": "http://j/"}], "labels": [{"name": "python"}]})
+    context = PluginContext(config=config, emit=lambda e: None)
+    with KubeApi(token="s3cret") as api:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "wrong",
+                    "clusters": [{"name": "sim", "cluster": {"server": api.url}}],
+                    "users": [
+                        {"name": "bot", "user": {"token": "s3cret"}},
+                        {"name": "nobody", "user": {"token": "no"}},
+                    ],
+                    "contexts": [
+                        {"name": "ci", "context": {"cluster": "sim", "user": "bot"}},
+                        {"name": "wrong", "context": {"cluster": "sim", "user": "nobody"}},
+                    ],
+                }
+            )
+        )
+        good = KubernetesDriver(
+            KubernetesSettings.model_validate(
+                {"type": "kubernetes", "kubeconfig": str(kubeconfig), "context": "ci", "namespace": NS}
+            ),
+            context,
+        )
+        assert good.list() == []
+        good.close()
+        token_file = tmp_path / "token"
+        token_file.write_text("s3cret\n")
+        kubestack_style = KubernetesDriver(
+            KubernetesSettings.model_validate(
+                {"type": "kubernetes", "url": api.url, "api-key-file": str(token_file), "namespace": NS}
+            ),
+            context,
+        )
+        assert kubestack_style.list() == []
+        kubestack_style.close()
+        refused = KubernetesDriver(
+            KubernetesSettings.model_validate({"type": "kubernetes", "kubeconfig": str(kubeconfig), "namespace": NS}),
+            context,
+        )
+        with pytest.raises(DriverError) as info:
+            refused.list()
+        assert "401" in str(info.value) and not info.value.transient
+        assert "no" not in str(info.value).split()  # the token is never echoed
+
+
+def test_no_cluster_configuration_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autoscaler.drivers.kubernetes.driver import api_client
+    from autoscaler.drivers.kubernetes.settings import KubernetesSettings
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(DriverError, match="no usable cluster configuration"):
+        api_client(KubernetesSettings(type="kubernetes"))

@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client, config, watch
@@ -34,20 +35,28 @@ IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 class RateLimiter:
     """Token bucket: ``qps`` calls a second on average, ``burst`` at once."""
 
-    def __init__(self, qps: float, burst: int) -> None:
+    def __init__(
+        self,
+        qps: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.qps, self.burst = qps, float(burst)
-        self.tokens, self.stamp = float(burst), time.monotonic()
+        self.clock, self.sleep = clock, sleep
+        self.tokens, self.stamp = float(burst), clock()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.qps)
             self.stamp = now
             self.tokens -= 1
             wait = -self.tokens / self.qps if self.tokens < 0 else 0.0
         if wait > 0:
-            time.sleep(wait)
+            self.sleep(wait)
 
 
 def api_client(settings: KubernetesSettings) -> client.ApiClient:
@@ -150,11 +159,21 @@ class KubernetesDriver(Driver):
 
     def close(self) -> None:
         self._stop.set()
-        if self._watch is not None:
-            self._watch.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        deadline = time.monotonic() + 5
+        while self._thread is not None and self._thread.is_alive() and time.monotonic() < deadline:
+            self._interrupt_watch()  # again until it takes: a watch may be (re)connecting right now
+            self._thread.join(0.1)
         self.api_client.close()
+
+    def _interrupt_watch(self) -> None:
+        current = self._watch
+        if current is None:
+            return
+        response = getattr(current, "_resp", None)
+        current.stop()
+        if response is not None and hasattr(response, "shutdown"):
+            with contextlib.suppress(Exception):  # unblock the read the watch thread is in
+                response.shutdown()
 
     # -- pods -------------------------------------------------------------------------------
 
