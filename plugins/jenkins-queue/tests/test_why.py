@@ -45,3 +45,8 @@ def test_why_forms(why: str | None, expected: list[Reason]) -> None:
 def test_any_text_parses_without_crashing(text: str) -> None:
     reasons = parse_why(text)
     assert reasons and all(r.kind for r in reasons)
+
+
+@pytest.mark.parametrize("blank", ["\r", "  ", "; ", "\n;\n"])
+def test_blank_reasons_are_unknown(blank: str) -> None:
+    assert [r.kind for r in parse_why(blank)] == ["unknown"]

@@ -53,12 +53,12 @@ _NOT_DEMAND = (
 
 def parse_why(why: str | None) -> list[Reason]:
     """Every reason in a ``why`` text (several, when Jenkins joined them with ``"; "``)."""
-    if not why:
+    text = (why or "").strip()
+    if not text:
         return [Reason("unknown")]
-    text = why.strip()
     if text.startswith("Jenkins is about to shut down"):
         return [Reason("shutdown")]
-    return [_one(part.strip()) for part in text.split("; ") if part.strip()]
+    return [_one(part.strip()) for part in text.split("; ") if part.strip()] or [Reason("unknown", text)]
 
 
 def _one(text: str) -> Reason:
