@@ -125,7 +125,8 @@ def config_reference() -> None:
     plugins = [
         (_KIND_TITLE[p.kind], p.name, p.cls.settings_model)  # type: ignore[attr-defined]
         for p in Registry.discover().plugins
-        if p.cls is not None and p.name != "jenkins_queue"
+        # the KubeStack alias and the plugin guide's example are not part of the reference
+        if p.cls is not None and p.name != "jenkins_queue" and p.distribution != "autoscaler-example"
     ]
     click.echo(reference(plugins), nl=False)
 

@@ -40,6 +40,8 @@ def test_plugin_guide_example_runs(tmp_path: Path) -> None:
     text = (ROOT / "docs/plugins.md").read_text()
     code = re.search(r"```python\n(.*?)```", text, re.S)
     assert code is not None
+    shipped = (ROOT / "plugins/example/src/autoscaler_example/file_demand.py").read_text()
+    assert shipped.endswith(code.group(1)), "plugins/example must ship the guide's example unchanged"
     module = types.ModuleType("file_demand")
     sys.modules["file_demand"] = module  # as an installed plugin module would be
     exec(compile(code.group(1), "docs/plugins.md", "exec"), module.__dict__)

@@ -51,9 +51,9 @@ _NOT_DEMAND = (
 )
 
 
-def parse_why(why: str | None) -> list[Reason]:
+def parse_why(why: object) -> list[Reason]:
     """Every reason in a ``why`` text (several, when Jenkins joined them with ``"; "``)."""
-    text = (why or "").strip()
+    text = why.strip() if isinstance(why, str) else ""
     if not text:
         return [Reason("unknown")]
     if text.startswith("Jenkins is about to shut down"):
