@@ -268,6 +268,8 @@ class LocalDriver(Driver):
             name = env.get(_MARK_NAME.encode(), b"").decode()
             if not name or name in known:
                 continue
+            if not env.get(b"AGENT_WORKDIR", b"").decode().startswith(str(self.work_root) + os.sep):
+                continue  # same daemon id, other work-dir: another daemon's agent
             label = env.get(b"AGENT_LABEL", b"").decode()
             workdir = env.get(b"AGENT_WORKDIR", b"").decode()
             controller = self.context.config.controllers[0].name

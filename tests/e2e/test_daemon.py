@@ -31,8 +31,6 @@ def daemon(sim: SimJenkins, tmp_path: Path) -> Iterator[Daemon]:
     yield d
     if d.proc is not None and d.proc.poll() is None:
         d.stop()
-    for pid in agent_processes("e2e"):  # never leave agents behind, even when a test failed
-        subprocess.run(["kill", "-9", f"-{pid}"], check=False)
 
 
 def test_agents_appear_go_busy_and_are_retired(sim: SimJenkins, daemon: Daemon) -> None:

@@ -99,11 +99,14 @@ class JenkinsModel:
         quiet_period: float = 0.0,
         quoted: bool = True,
         publish: Callable[[str, dict[str, Any]], None] = lambda t, p: None,
+        cloud: Callable[[str, str, dict[str, Any]], None] = lambda t, s, d: None,
     ) -> None:
         self.base_url = base_url
         self.quiet_period = quiet_period
         self.quoted = quoted
         self.publish = publish
+        self.cloud = cloud
+        """Receives (type, source, data) of the CloudEvents the Jenkins cloudevents plugin would send."""
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self.nodes: dict[str, Node] = {}
@@ -145,9 +148,11 @@ class JenkinsModel:
                 self.pipelines_running[(job.name, number)] = now
                 self._event("onStarted", job, number, "", None)
                 item = Item(next(self._ids), job, now, now, pipeline_number=number)
+                self._job_event("started", job, number)
             else:
                 item = Item(next(self._ids), job, now, now + self.quiet_period)
             self.queue.append(item)
+            self._queue_event("entered_waiting", item, now)
             self.changed.notify_all()
             return item.id
 
@@ -267,6 +272,7 @@ class JenkinsModel:
             node.connected = True
             node.connected_at = time.time()
             node.disconnect = disconnect
+            self._node_event("online", node)
             self.changed.notify_all()
             return None
 
@@ -278,6 +284,7 @@ class JenkinsModel:
             node.connected = False
             node.disconnect = None
             self._abort_all(node)
+            self._node_event("offline", node)
             if node.kind == "swarm" and not node.keep_disconnected:
                 self.nodes.pop(name, None)
                 self.deleted.append(name)
@@ -418,8 +425,10 @@ class JenkinsModel:
             job.next_number += 1
         build = Build(job, number, node.name, now, now + job.duration, item.id)
         node.running.append(build)
+        self._queue_event("left", item, now)
         if job.kind == "freestyle":
             self._event("onStarted", job, number, node.name, None, node)
+            self._job_event("started", job, number)
 
     def _finish(self, build: Build, node: Node, status: str = "SUCCESS") -> None:
         self.completed.append(build)
@@ -429,7 +438,59 @@ class JenkinsModel:
         self.pipelines_running.pop((job.name, build.number), None)
         self._event("onCompleted", job, build.number, node_name, status, node)
         self._event("onFinalized", job, build.number, node_name, status, node)
+        self._job_event("completed", job, build.number, status)
+        self._job_event("finalized", job, build.number, status)
         self.changed.notify_all()
+
+    # -- CloudEvents (the Jenkins cloudevents plugin's types and data, WIRE §4) ---------------
+
+    def _queue_event(self, kind: str, item: Item, now: float) -> None:
+        self.cloud(
+            f"org.jenkinsci.queue.{kind}",
+            f"job/{item.job.name}",
+            {
+                "ciUrl": self.base_url,
+                "displayName": item.job.name,
+                "entryTime": int(item.since * 1000),
+                "exitTime": int(now * 1000) if kind == "left" else 0,
+                "startedBy": "timer",
+                "jenkinsQueueId": item.id,
+                "status": kind.upper(),
+                "duration": 0,
+                "queueCauses": [{"reasonForWaiting": "In the quiet period. Expires in 0 ms", "type": "waiting"}],
+            },
+        )
+
+    def _job_event(self, kind: str, job: Job, number: int, status: str | None = None) -> None:
+        self.cloud(
+            f"org.jenkinsci.job.{kind}",
+            f"job/{job.name}",
+            {
+                "name": job.name,
+                "displayName": job.name,
+                "url": f"job/{job.name}/",
+                "build": {
+                    "fullUrl": f"{self.base_url}job/{job.name}/{number}/",
+                    "number": number,
+                    "phase": kind.upper(),
+                    "status": status,
+                    "url": f"job/{job.name}/{number}/",
+                },
+            },
+        )
+
+    def _node_event(self, kind: str, node: Node) -> None:
+        self.cloud(
+            f"org.jenkinsci.node.{kind}",
+            f"node/{node.name}",
+            {
+                "numExecutors": node.executors,
+                "nodeName": node.name,
+                "cachedHostName": "127.0.0.1",
+                "offlineCause": node.offline_message or None if kind == "offline" else None,
+                "connectTime": int(node.connected_at * 1000),
+            },
+        )
 
     def _abort_all(self, node: Node) -> None:
         """Builds on a node that goes away are aborted, as Jenkins does."""

@@ -8,6 +8,7 @@ then removed), and a ZMQ PUB socket emitting zmq-event-publisher frames.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import queue
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any, Literal
 
+import requests
 import zmq
 
 from autoscaler.testing.jenkins.http import JenkinsHandler, Sessions
@@ -101,13 +103,21 @@ class SimJenkins:
                 self._pub.bind(f"tcp://{host}:{zmq_port}")
                 bound = zmq_port
             self.zmq_endpoint = f"tcp://{host}:{bound}"
-        self.model = JenkinsModel(base_url=self.url, quiet_period=quiet_period, quoted=quoted, publish=self._publish)
+        self.model = JenkinsModel(
+            base_url=self.url, quiet_period=quiet_period, quoted=quoted, publish=self._publish, cloud=self._cloud
+        )
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        """Called with every zmq-event-publisher event (topic, payload): a bridge to another transport."""
+        self.cloudevents_sink: str | None = None
+        """URL the cloudevents plugin POSTs to (binary mode); None: no CloudEvents are sent."""
+        self._cloud_outbox: queue.SimpleQueue[tuple[str, str, dict[str, Any]] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self.httpd.serve_forever, name="sim-http", daemon=True),
             threading.Thread(target=self.remoting.serve_forever, name="sim-remoting", daemon=True),
             threading.Thread(target=self._schedule, name="sim-scheduler", daemon=True),
             threading.Thread(target=self._send_events, name="sim-zmq", daemon=True),
+            threading.Thread(target=self._send_cloudevents, name="sim-cloudevents", daemon=True),
         ]
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -130,6 +140,7 @@ class SimJenkins:
         self.remoting.shutdown()
         self.remoting.server_close()
         self._outbox.put(None)
+        self._cloud_outbox.put(None)
         for thread in self._threads:
             thread.join(timeout=5)
         if self._zmq_ctx is not None:
@@ -176,6 +187,32 @@ class SimJenkins:
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         self.sent.append(Sent(topic, payload))
         self._outbox.put((topic, payload))
+        for listener in self.listeners:
+            listener(topic, payload)
+
+    def _cloud(self, ce_type: str, source: str, data: dict[str, Any]) -> None:
+        if self.cloudevents_sink is not None:
+            self._cloud_outbox.put((ce_type, source, data))
+
+    def _send_cloudevents(self) -> None:
+        session = requests.Session()
+        ids = itertools.count(1)
+        while True:
+            item = self._cloud_outbox.get()
+            if item is None or self.cloudevents_sink is None:
+                return
+            ce_type, source, data = item
+            headers = {
+                "ce-specversion": "1.0",
+                "ce-id": f"sim-{next(ids)}",
+                "ce-type": ce_type,
+                "ce-source": source,
+                "Content-Type": "application/json",
+            }
+            try:
+                session.post(self.cloudevents_sink, data=json.dumps(data), headers=headers, timeout=5)
+            except requests.RequestException:
+                self.stats["cloudevents_failed"] += 1  # the plugin does not retry either
 
     def _send_events(self) -> None:
         while True:

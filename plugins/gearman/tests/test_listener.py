@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,42 +14,21 @@ from autoscaler_gearman import GearmanListener, GearmanSettings
 
 from autoscaler.config.models import Config
 from autoscaler.plugin import DemandUnknown, PluginContext
-
-GEARMAND = shutil.which("gearmand") or ("/usr/sbin/gearmand" if os.path.exists("/usr/sbin/gearmand") else None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from autoscaler.testing import gearmand as testing_gearmand
 
 
-class Gearmand:
-    """A real gearmand (Debian's gearman-job-server) on a free loopback port."""
+class Gearmand(testing_gearmand.Gearmand):
+    """A real gearmand; skipped where it is not installed, except in CI (which installs it)."""
 
     def __init__(self, port: int | None = None) -> None:
-        if GEARMAND is None:
+        if testing_gearmand.gearmand_path() is None:
             if os.environ.get("CI"):
                 pytest.fail("gearmand is missing: .ci/run installs gearman-job-server")
             pytest.skip("gearmand not installed (apt-get install gearman-job-server)")
-        self.port = port or free_port()
-        self.proc = subprocess.Popen(
-            [GEARMAND, "-p", str(self.port), "-L", "127.0.0.1", "--log-file", "none", "--threads", "0"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "gearmand did not start"
-                time.sleep(0.05)
+        super().__init__(port)
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+
+free_port = testing_gearmand.free_port
 
 
 @pytest.fixture(params=["gearmand", "gear.Server"])
