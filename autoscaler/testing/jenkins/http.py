@@ -154,14 +154,6 @@ class JenkinsHandler(BaseHTTPRequestHandler):
                 },
             )
             return
-        if path == "/tcpSlaveAgentListener/":
-            self._send(
-                200,
-                "Jenkins",
-                content_type="text/plain",
-                headers={"X-Jenkins-JNLP-Port": str(self.sim.remoting_port), "X-Instance-Identity": "sim"},
-            )
-            return
         if path == "/queue/api/json":
             self._json(model.queue_json(), query)
             return
