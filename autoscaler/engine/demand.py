@@ -47,6 +47,7 @@ class DemandBook:
         self._expr_cache: dict[str, str | None] = {}
         self._first_seen: dict[str, float] = {}
         self._served: set[str] = set()
+        self._waiting: dict[str, deque[Wanted]] | None = None
         self._per_label: dict[str, int] | None = None
         self.bad_expressions: dict[str, str] = {}
         self._starts: dict[str, deque[float]] = {}
@@ -63,6 +64,7 @@ class DemandBook:
         for listener in self.listeners.values():
             listener.items = {k: _relabel(w, self._resolve_text(w.wants)) for k, w in listener.items.items()}
         self._per_label = None
+        self._waiting = None
 
     def update(self, update: DemandUpdate, owners: Mapping[str, str], now: float) -> bool:
         listener = self.listeners.setdefault(update.listener, ListenerDemand(update.controller))
@@ -87,6 +89,7 @@ class DemandBook:
         self._served &= live
         self._first_seen = {k: v for k, v in self._first_seen.items() if k in live}
         self._per_label = None
+        self._waiting = None
         oldest = min(ld.observed_at for ld in self.listeners.values())
         for starts in self._starts.values():
             while starts and starts[0] < oldest:
@@ -111,19 +114,26 @@ class DemandBook:
     def served(self, label: str, now: float) -> float | None:
         """A launch was made for ``label``: mark its oldest unserved item served and return how
         long that item had been waiting."""
-        oldest: Wanted | None = None
+        if self._waiting is None:
+            self._waiting = self._unserved_by_label()
+        waiting = self._waiting.get(label)
+        while waiting:
+            oldest = waiting.popleft()
+            if oldest.key not in self._served:
+                self._served.add(oldest.key)
+                return max(0.0, now - oldest.since)
+        return None
+
+    def _unserved_by_label(self) -> dict[str, deque[Wanted]]:
+        """Unserved items per label, oldest first (rebuilt once per change of demand)."""
+        by_label: dict[str, list[Wanted]] = {}
+        seen: set[str] = set()
         for listener in self.listeners.values():
             for wanted in listener.items.values():
-                if (
-                    wanted.label == label
-                    and wanted.key not in self._served
-                    and (oldest is None or wanted.since < oldest.since)
-                ):
-                    oldest = wanted
-        if oldest is None:
-            return None
-        self._served.add(oldest.key)
-        return max(0.0, now - oldest.since)
+                if wanted.label is not None and wanted.key not in self._served and wanted.key not in seen:
+                    seen.add(wanted.key)
+                    by_label.setdefault(wanted.label, []).append(wanted)
+        return {label: deque(sorted(items, key=lambda w: w.since)) for label, items in by_label.items()}
 
     def _resolve(self, item: DemandItem, owners: Mapping[str, str]) -> str | None:
         if item.node is not None:

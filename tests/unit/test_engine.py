@@ -289,3 +289,13 @@ def test_a_hold_outlives_a_restart() -> None:
     restarted.submit(Command("release", {"name": name}))
     restarted.drain()
     assert w.driver.agents[name].hold_reason is None
+
+
+def test_queue_to_launch_latency_is_taken_from_the_oldest_waiting_item() -> None:
+    w = World(labels=[{"name": "python", "max": 2}])
+    now = w.clock()
+    items = tuple(DemandItem(f"main:{i}", expression="python", since=now - age) for i, age in enumerate((5, 30, 10)))
+    w.send(DemandUpdate("queue", "main", DemandReport(items, "main")))
+    assert list(w.engine.stats.queue_to_launch) == [30, 10]  # two launches (max 2): the two oldest items
+    w.send(DemandUpdate("queue", "main", DemandReport(items, "main")))
+    assert list(w.engine.stats.queue_to_launch) == [30, 10]  # the same items are not served twice
