@@ -23,6 +23,7 @@ from autoscaler.cli import tables
 from autoscaler.config.loader import load_config
 from autoscaler.engine.messages import Command
 from autoscaler.engine.stats import percentile
+from autoscaler.testing.gearmand import free_port
 from autoscaler.testing.swarm_agent import command_line
 
 WORKLOAD = (
@@ -36,7 +37,7 @@ WORKLOAD = (
 )
 
 
-def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: str) -> dict[str, Any]:
+def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: str, ce_port: int) -> dict[str, Any]:
     agent = command_line()
     return {
         "controllers": [{"name": "demo", "url": sim_url, "user": user, "token-file": token_file}],
@@ -44,7 +45,11 @@ def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: st
         "demand-listeners": [
             {"name": "queue", "type": "jenkins-queue", "interval": "1s", "label-source": "placeholders"}
         ],
-        "destroy-listeners": [{"name": "events", "type": "zmq", "endpoints": [zmq]}],
+        "destroy-listeners": [
+            {"name": "events", "type": "zmq", "endpoints": [zmq]},
+            # queue events from the Jenkins cloudevents plugin: demand is polled the moment it appears
+            {"name": "cloudevents", "type": "cloudevents", "listen": f"127.0.0.1:{ce_port}"},
+        ],
         "labels": [
             {"name": "python", "command": agent, "max": 5, "idle-timeout": "5s"},
             {"name": "java", "command": agent, "max": 4, "idle-timeout": "5s"},
@@ -79,8 +84,12 @@ def run_demo(*, jobs: int = 36, build_seconds: float = 1.5, live: bool = False, 
         token_file.chmod(0o600)
         config_file = Path(tmp, "config.yaml")
         assert sim.zmq_endpoint is not None
+        ce_port = free_port()
+        sim.cloudevents_sink = f"http://127.0.0.1:{ce_port}/"
         config_file.write_text(
-            yaml.safe_dump(demo_config(sim.url, sim.user, str(token_file), sim.zmq_endpoint, str(Path(tmp, "agents"))))
+            yaml.safe_dump(
+                demo_config(sim.url, sim.user, str(token_file), sim.zmq_endpoint, str(Path(tmp, "agents")), ce_port)
+            )
         )
         for name, kind, label in WORKLOAD:
             sim.add_job(name, kind=kind, label=label, duration=build_seconds)  # type: ignore[arg-type]
