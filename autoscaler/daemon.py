@@ -64,6 +64,7 @@ class Daemon:
         self.clients = {c.name: JenkinsClient(c) for c in self.config.controllers}
         self.credentials = {c.name: read_token(c) for c in self.config.controllers}
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
+        self.fast_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jenkins")
         self.engine = Engine(
             self.config,
             self._build_driver(),
@@ -72,6 +73,7 @@ class Daemon:
             request_poll=self.poll_now,
             credentials=self.credentials,
             dry_run=dry_run,
+            fast_executor=self.fast_pool,
         )
         self.demand_listeners: list[DemandListener] = []
         self.destroy_listeners: list[DestroyListener] = []
@@ -246,6 +248,7 @@ class Daemon:
         if self._engine_thread is not None:
             self._engine_thread.join(timeout=10)
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.fast_pool.shutdown(wait=True, cancel_futures=True)
         self.engine.driver.close()
         for client in self.clients.values():
             client.close()
@@ -267,6 +270,7 @@ class Daemon:
         for listener in self.demand_listeners:
             listener.stop()
         self.pool.shutdown(wait=True)
+        self.fast_pool.shutdown(wait=True)
         self.engine.drain()
 
 

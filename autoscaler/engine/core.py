@@ -75,11 +75,13 @@ class Engine:
         request_poll: Callable[[str | None], None] = lambda controller: None,
         credentials: Mapping[str, str | None] | None = None,
         dry_run: bool = False,
+        fast_executor: Executor | None = None,
     ) -> None:
         self.config = config
         self.driver = driver
         self.controllers = dict(controllers)
         self.executor = executor
+        self.fast_executor = fast_executor or executor
         self.clock = clock
         self.request_poll = request_poll
         self.credentials = dict(credentials or {})
@@ -159,7 +161,7 @@ class Engine:
             self._record("busy", agent, f"build {key} started")
         if not self._label(agent).reuse and not agent.offline_requested:
             agent.offline_requested = True
-            self._spawn(actions.take_offline, self._controller(agent), agent.name)
+            self._spawn_fast(actions.take_offline, self._controller(agent), agent.name)
         self._plan(now)
 
     def _on_build_finished(self, event: BuildFinished) -> None:
@@ -249,7 +251,7 @@ class Engine:
                 self._record("busy", agent, f"building {node.builds[0]}")
                 if not self._label(agent).reuse and not agent.offline_requested:
                     agent.offline_requested = True
-                    self._spawn(actions.take_offline, self._controller(agent), agent.name)
+                    self._spawn_fast(actions.take_offline, self._controller(agent), agent.name)
             return
         if agent.state == AgentState.BUSY:
             agent.used = True
@@ -402,13 +404,12 @@ class Engine:
             elif agent.state == AgentState.RETIRING and agent.retry_at and now >= agent.retry_at:
                 agent.retry_at = 0.0
                 self._spawn_retire(agent)
+        # Pipelines name no agent in their events: a one-shot agent's first build is seen in /computer
+        # only. Watch from the moment it runs (booting), so it goes offline before that build ends.
+        watched = (AgentState.BOOTING, AgentState.READY, AgentState.BUSY)
         for name in self.controllers:
             if any(
-                a.controller == name
-                and a.online_once
-                and a.state in (AgentState.READY, AgentState.BUSY)
-                and not self._label(a).reuse
-                for a in self.agents.values()
+                a.controller == name and a.state in watched and not self._label(a).reuse for a in self.agents.values()
             ):
                 self._refresh_computers(name)
         self._plan(now)
@@ -575,7 +576,7 @@ class Engine:
             self._dirty.add(key)
             return
         self._in_flight.add(key)
-        self._spawn(actions.read_computers, client)
+        self._spawn_fast(actions.read_computers, client)
 
     def _clean_lingering(self, controller: str, nodes: Mapping[str, NodeView]) -> None:
         """Offline nodes named like ours that no agent owns, seen twice in a row, are deleted."""
@@ -598,9 +599,14 @@ class Engine:
                 log.info("deleting lingering node %s on %s", name, controller)
                 self._spawn(actions.delete_node, client, name)
 
-    def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _spawn_fast(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Short Jenkins calls that must not wait behind slow driver work (a one-shot agent has to
+        go offline while its build runs, whatever the launches and retirements are doing)."""
+        self._spawn(fn, *args, executor=self.fast_executor)
+
+    def _spawn(self, fn: Callable[..., Any], *args: Any, executor: Executor | None = None) -> None:
         try:
-            future = self.executor.submit(actions.guarded, fn, self.submit, *args)
+            future = (executor or self.executor).submit(actions.guarded, fn, self.submit, *args)
         except RuntimeError:  # executor shut down while stopping
             log.debug("not running %s: shutting down", fn.__name__)
             return

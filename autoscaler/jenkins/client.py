@@ -31,10 +31,10 @@ class JenkinsError(Exception):
 
 
 class JenkinsClient:
-    """One controller. Thread-safe: calls are serialised per client (python-jenkins keeps one
-    session, whose cookie the crumb is tied to)."""
+    """One controller. Thread-safe; at most ``max_concurrent`` calls at once, over one session
+    (python-jenkins keeps one, and the crumb is tied to its cookie)."""
 
-    def __init__(self, controller: ControllerConfig, *, retries: int = 2) -> None:
+    def __init__(self, controller: ControllerConfig, *, retries: int = 2, max_concurrent: int = 4) -> None:
         self.controller = controller
         self.name = controller.name
         self._retries = retries
@@ -46,7 +46,12 @@ class JenkinsClient:
             timeout=controller.timeout,
         )
         self._server._session.verify = controller.verify_tls
-        self._lock = threading.Lock()
+        # a few calls at once per controller (one session, so one crumb and cookie): a take-offline
+        # must not queue behind a burst of retirements
+        self._slots = threading.BoundedSemaphore(max_concurrent)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=max_concurrent)
+        self._server._session.mount("http://", adapter)
+        self._server._session.mount("https://", adapter)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -133,7 +138,7 @@ class JenkinsClient:
         delay = 0.2
         for attempt in range(self._retries + 1):
             try:
-                with self._lock:
+                with self._slots:
                     return fn()
             except jenkins.NotFoundException as exc:
                 raise JenkinsError(f"{self.name}: {what}: not found", transient=False, not_found=True) from exc

@@ -299,3 +299,14 @@ def test_queue_to_launch_latency_is_taken_from_the_oldest_waiting_item() -> None
     assert list(w.engine.stats.queue_to_launch) == [30, 10]  # two launches (max 2): the two oldest items
     w.send(DemandUpdate("queue", "main", DemandReport(items, "main")))
     assert list(w.engine.stats.queue_to_launch) == [30, 10]  # the same items are not served twice
+
+
+def test_a_booting_one_shot_agent_is_watched_so_its_first_pipeline_build_is_caught() -> None:
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    assert w.states() == {name: AgentState.BOOTING}
+    w.jenkins.set(name, online=True, builds=("http://j/job/p/1/",))  # online and busy between two looks
+    w.send(Tick())  # no event names it (a pipeline): the tick's /computer read must
+    assert w.states() == {name: AgentState.BUSY}
+    assert w.jenkins.offline_calls == [name]
