@@ -112,3 +112,18 @@ def test_queue_is_read_with_one_tree_filtered_request(sim: SimJenkins) -> None:
     listener.poll()
     assert sim.requests[("GET", "/queue/api/json")] == before + 1
     assert sim.requests[("GET", "/computer/api/json")] == 0  # only needed to resolve node names
+
+
+def test_node_names_are_read_once_and_again_only_for_a_new_node(sim: SimJenkins) -> None:
+    sim.model.create_node("builder", labels="python", executors=1)
+    sim.trigger("pipe")
+    listener = make(sim)
+    for _ in range(3):
+        (item,) = listener.poll().items
+        assert item.node == "builder"
+    assert sim.requests[("GET", "/computer/api/json")] == 1
+    sim.model.delete_node("builder")
+    sim.model.create_node("builder-2", labels="python", executors=1)
+    (item,) = listener.poll().items
+    assert item.node == "builder-2" and "python" in item.node_labels
+    assert sim.requests[("GET", "/computer/api/json")] == 2

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
 
+from autoscaler import labels as label_expr
 from autoscaler.config.units import Duration
 from autoscaler.events import DemandItem, DemandReport
 from autoscaler.jenkins.client import JenkinsClient, JenkinsError
@@ -19,6 +21,8 @@ log = logging.getLogger(__name__)
 
 QUEUE_TREE = "items[id,why,blocked,buildable,pending,stuck,inQueueSince,task[name,url,labelExpression]]"
 NODES_TREE = "computer[displayName,assignedLabels[name]]"
+NODES_MAX_AGE = 60.0
+"""Seconds a read of node names is trusted before the next poll that names a node reads it again."""
 _NOT_BUILDABLE = ("hudson.model.Queue$WaitingItem", "hudson.model.Queue$BlockedItem", "hudson.model.Queue$LeftItem")
 
 
@@ -46,6 +50,10 @@ class JenkinsQueueListener(DemandListener):
             Placeholders(context.config, self.controller) if settings.label_source == "placeholders" else None
         )
         self._shutdown_logged = False
+        self._nodes: dict[str, frozenset[str]] = {}
+        """Node name -> labels, from ``/computer``: read again when an unknown node is named."""
+        self._nodes_read = 0.0
+        self._labels: dict[str, bool] = {}
 
     @property
     def interval(self) -> float:
@@ -94,15 +102,31 @@ class JenkinsQueueListener(DemandListener):
             expression = _label_expression(raw)
             if expression is not None and reason.kind in ("label-or-node", "node", "bare", "label"):
                 reason = Reason("label", expression)
-            if reason.kind in ("node", "label-or-node"):
-                need_nodes = True
+            if reason.kind == "node" or (reason.kind == "label-or-node" and not self._is_label(reason.text)):
+                need_nodes = need_nodes or reason.text not in self._nodes
             if reason.kind in ("label", "node", "label-or-node"):
                 found.append((raw, reason))
         if shutdown and not self._shutdown_logged:
             log.info("%s is quieting down: no agents are launched for its queue", self.controller)
         self._shutdown_logged = shutdown
-        nodes = self._node_labels() if need_nodes else {}
-        return [self._item(raw, reason, nodes) for raw, reason in found]
+        if need_nodes or (found and time.monotonic() - self._nodes_read > NODES_MAX_AGE and self._nodes):
+            self._nodes = self._node_labels()
+            self._nodes_read = time.monotonic()
+        return [self._item(raw, reason, self._nodes) for raw, reason in found]
+
+    def _is_label(self, text: str) -> bool:
+        """Whether ``text`` is a label expression some configured label serves (then it is not a
+        node name to look up; a node named like a served label is not told apart, nor need it be)."""
+        known = self._labels.get(text)
+        if known is None:
+            try:
+                parsed = label_expr.parse(text)
+            except label_expr.LabelExpressionError:
+                known = False
+            else:
+                known = any(label_expr.matches(parsed, lab.all_atoms) for lab in self.context.config.labels)
+            self._labels[text] = known
+        return known
 
     def _item(self, raw: Mapping[str, Any], reason: Reason, nodes: Mapping[str, frozenset[str]]) -> DemandItem:
         key = f"{self.controller}:{raw['id']}"

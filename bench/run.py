@@ -1,0 +1,538 @@
+"""Benchmarks: each figure side by side with its physical limit, in one run. Prints one table.
+
+    python3 -m uv run python bench/run.py
+
+Never run in CI; never a timed unit test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import queue
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autoscaler.config.models import Config
+from autoscaler.engine.core import Engine
+from autoscaler.engine.messages import DemandUpdate, DriverSeen, Stop
+from autoscaler.engine.planner import plan
+from autoscaler.engine.state import Agent, AgentState, TokenBucket
+from autoscaler.events import DemandReport
+from autoscaler.plugin import AgentHandle, DriverStatus, PluginContext
+from autoscaler.testing.fakes import FakeController, FakeDriver, InlineExecutor
+
+ROWS: list[tuple[str, str, str, str]] = []
+
+
+def row(what: str, ours: str, limit: str, ratio: str) -> None:
+    ROWS.append((what, ours, limit, ratio))
+    print(f"  {what}: {ours} vs {limit} ({ratio})", flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def best(fn: Any, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+# -- planning ---------------------------------------------------------------------------------
+
+
+def queue_payload(items: int, labels: int) -> bytes:
+    out = []
+    for i in range(items):
+        label = f"label-{i % labels}"
+        if i % 2:
+            task = {"_class": "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask"}
+        else:
+            task = {
+                "_class": "hudson.model.FreeStyleProject",
+                "name": f"job-{i}",
+                "url": f"http://j/job/job-{i}/",
+                "labelExpression": None,
+            }
+        out.append(
+            {
+                "_class": "hudson.model.Queue$BuildableItem",
+                "blocked": False,
+                "buildable": True,
+                "id": i,
+                "inQueueSince": 1709648516803 + i,
+                "stuck": True,
+                "task": task,
+                "pending": False,
+                "why": f"Waiting for next available executor on \u2018{label}\u2019",
+            }
+        )
+    return json.dumps({"_class": "hudson.model.Queue", "discoverableItems": [], "items": out}).encode()
+
+
+def bench_planning() -> None:
+    labels = [{"name": f"label-{i}", "max": 1000} for i in range(50)]
+    config = Config.model_validate(
+        {
+            "controllers": [{"name": "main", "url": "http://j/"}],
+            "labels": labels,
+            "limits": {"max-agents": 100_000, "launches-per-second": 100_000},
+        }
+    )
+    agents = [
+        Agent(f"a{i}", f"label-{i % 50}", "main", AgentState.BUSY if i % 2 else AgentState.READY, 0, 0)
+        for i in range(5000)
+    ]
+    demand = {f"label-{i}": 200 for i in range(50)}
+    payload = queue_payload(10_000, 50)
+    t_json = best(lambda: json.loads(payload))
+    t_plan = best(
+        lambda: plan(agents=agents, demand=demand, config=config, backoff={}, bucket=TokenBucket(0, 0), now=1.0)
+    )
+    row(
+        "plan(): 10,000 queued items, 50 labels, 5,000 agents",
+        f"{t_plan * 1000:.1f} ms",
+        f"json.loads of the queue {t_json * 1000:.1f} ms",
+        f"{t_plan / t_json:.2f}x",
+    )
+
+    from autoscaler_jenkins_queue.listener import JenkinsQueueListener, QueueSettings
+
+    from autoscaler.engine.demand import DemandBook
+
+    computers = json.dumps(
+        {
+            "computer": [
+                {
+                    "_class": "hudson.slaves.SlaveComputer",
+                    "displayName": f"a{i}",
+                    "assignedLabels": [{"name": f"a{i}"}, {"name": f"label-{i % 50}"}],
+                }
+                for i in range(5000)
+            ]
+        }
+    ).encode()
+
+    class Controller:  # answers /computer from memory: its decoding is part of the measured cost
+        name = "main"
+
+        def get_json(self, path: str) -> Any:
+            return json.loads(computers)
+
+    context = PluginContext(config=config, emit=print, jenkins={"main": Controller()})  # type: ignore[dict-item]
+    listener = JenkinsQueueListener(QueueSettings(type="jenkins-queue"), context)
+
+    def full_poll() -> None:
+        items = json.loads(payload)["items"]
+        report = DemandReport(tuple(listener.read_items(items)), "main")
+        book = DemandBook(config)
+        book.update(DemandUpdate("q", "main", report), {}, 1.0)
+        plan(agents=agents, demand=book.per_label(), config=config, backoff={}, bucket=TokenBucket(0, 0), now=1.0)
+
+    t_poll = best(full_poll)
+    row(
+        "full queue poll: decode queue and /computer (5,000 nodes) + parse why + resolve + plan",
+        f"{t_poll * 1000:.1f} ms",
+        f"json.loads {t_json * 1000:.1f} ms",
+        f"{t_poll / t_json:.2f}x",
+    )
+
+
+# -- reaction and ingest over ZMQ ---------------------------------------------------------------
+
+
+class TimingDriver(FakeDriver):
+    def __init__(self) -> None:
+        super().__init__(time.time)
+        self.deleted_at: dict[str, float] = {}
+        self.launched_at: list[float] = []
+
+    def delete(self, name: str, *, grace: float) -> None:
+        self.deleted_at[name] = time.perf_counter()
+        super().delete(name, grace=grace)
+
+    def launch(self, spec: Any) -> AgentHandle:
+        self.launched_at.append(time.perf_counter())
+        return super().launch(spec)
+
+
+def bare_zmq_hop(count: int) -> list[float]:
+    ctx = zmq.Context.instance()
+    pub, sub = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    sub.connect(f"tcp://127.0.0.1:{port}")
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    while True:  # wait until the subscription is live
+        pub.send(b"warm")
+        if sub.poll(50):
+            sub.recv()
+            break
+    while sub.poll(50):
+        sub.recv()
+    hops = []
+    for _ in range(count):
+        sent = time.perf_counter()
+        pub.send(b'onFinalized {"build":{}}')
+        sub.recv()
+        hops.append(time.perf_counter() - sent)
+    pub.close(0)
+    sub.close(0)
+    return hops
+
+
+def bench_zmq() -> None:
+    from autoscaler_zmq import ZmqListener, ZmqSettings
+
+    count = 1000
+    config = Config.model_validate(
+        {
+            "controllers": [{"name": "main", "url": "http://j/"}],
+            "labels": [{"name": "python", "max": 5000}],
+            "limits": {"max-agents": 5000},
+        }
+    )
+    driver = TimingDriver()
+    jenkins = FakeController()
+    names = [f"ci-python-{i:06d}" for i in range(count)]
+    for name in names:
+        driver.agents[name] = AgentHandle(name, "python", "main", DriverStatus.RUNNING, time.time())
+        jenkins.set(name, online=True, builds=("b",))
+    engine = Engine(config, driver, {"main": jenkins}, InlineExecutor())
+    engine.step(DriverSeen(driver.list()))
+    engine.step(DemandUpdate("q", "main", DemandReport((), "main")))
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    listener = ZmqListener(
+        ZmqSettings(type="zmq", endpoints=(f"tcp://127.0.0.1:{port}",)),
+        PluginContext(config=config, emit=engine.submit),
+    )
+    listener.start()
+    while listener.received == 0:
+        pub.send(b'onCompleted {"build":{"node_name":""}}')
+        time.sleep(0.02)
+    sent: dict[str, float] = {}
+    for i, name in enumerate(names):
+        jenkins.set(name, builds=())
+        sent[name] = time.perf_counter()
+        pub.send(
+            f'onFinalized {{"name":"j","build":{{"number":{i},"phase":"FINISHED","node_name":"{name}"}}}}'.encode()
+        )
+        time.sleep(0.002)  # one event at a time: reaction, not queueing
+    deadline = time.monotonic() + 30
+    while len(driver.deleted_at) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    reaction = [driver.deleted_at[n] - sent[n] for n in names if n in driver.deleted_at]
+    hops = bare_zmq_hop(count)
+    row(
+        f"teardown: onFinalized -> delete at the driver (p50/p99, n={len(reaction)})",
+        f"{pct(reaction, 50) * 1000:.2f}/{pct(reaction, 99) * 1000:.2f} ms",
+        f"bare PUB->SUB hop {pct(hops, 50) * 1000:.2f}/{pct(hops, 99) * 1000:.2f} ms",
+        f"+{(pct(reaction, 99) - pct(hops, 99)) * 1000:.2f} ms p99",
+    )
+    listener.stop()
+    engine.submit(Stop())
+
+    # ingest: a burst through the listener into an inbox, vs a bare SUB loop on the same stream
+    total = 100_000
+    frame = b'onFinalized {"name":"j","build":{"number":1,"phase":"FINISHED","node_name":"ci-python-x"}}'
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    pub2 = ctx.socket(zmq.PUB)
+    pub2.setsockopt(zmq.SNDHWM, 0)
+    port2 = pub2.bind_to_random_port("tcp://127.0.0.1")
+    listener2 = ZmqListener(
+        ZmqSettings(type="zmq", endpoints=(f"tcp://127.0.0.1:{port2}",)), PluginContext(config=config, emit=inbox.put)
+    )
+    listener2.start()
+    while listener2.received == 0:
+        pub2.send(frame)
+        time.sleep(0.01)
+    base = listener2.received
+    started = time.perf_counter()
+    for _ in range(total):
+        pub2.send(frame)
+    while listener2.received - base < total and time.perf_counter() - started < 60:
+        time.sleep(0.005)
+    ours = (listener2.received - base) / (time.perf_counter() - started)
+    listener2.stop()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.RCVHWM, 0)
+    sub.connect(f"tcp://127.0.0.1:{port2}")
+    sub.setsockopt(zmq.SUBSCRIBE, b"onFinalized")
+    while True:
+        pub2.send(frame)
+        if sub.poll(20):
+            sub.recv()
+            break
+    while sub.poll(20):
+        sub.recv()
+    got = 0
+    started = time.perf_counter()
+    for _ in range(total):
+        pub2.send(frame)
+    while got < total:
+        if not sub.poll(2000):
+            break
+        sub.recv()
+        got += 1
+    bare = got / (time.perf_counter() - started)
+    row(
+        "ingest: zmq listener into the engine inbox",
+        f"{ours:,.0f} events/s",
+        f"bare SUB loop {bare:,.0f}/s",
+        f"{ours / bare:.2f}x",
+    )
+    pub.close(0)
+    pub2.close(0)
+    sub.close(0)
+
+
+def bench_launch_reaction() -> None:
+    import requests
+    from autoscaler_cloudevents import CloudEventsReceiver, CloudEventsSettings
+
+    from autoscaler.events import DemandItem
+
+    count = 1000
+    config = Config.model_validate(
+        {
+            "controllers": [{"name": "main", "url": "http://j/"}],
+            "labels": [{"name": "python", "max": 5000}],
+            "limits": {"max-agents": 5000, "launches-per-second": 100_000},
+        }
+    )
+    driver = TimingDriver()
+    engine = Engine(config, driver, {"main": FakeController()}, InlineExecutor())
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    reaction = []
+    items: list[DemandItem] = []
+    for i in range(count):
+        items.append(DemandItem(f"main:{i}", expression="python"))
+        launched = len(driver.launched_at)
+        sent = time.perf_counter()
+        engine.submit(DemandUpdate("queue", "main", DemandReport(tuple(items), "main"), observed_at=time.time()))
+        while len(driver.launched_at) == launched:
+            time.sleep(0)
+        reaction.append(driver.launched_at[-1] - sent)
+    engine.submit(Stop())
+    receiver = CloudEventsReceiver(
+        CloudEventsSettings(type="cloudevents", listen="127.0.0.1:0"), PluginContext(config=config, emit=lambda e: None)
+    )
+    receiver.start()
+    session = requests.Session()
+    url = f"http://127.0.0.1:{receiver.port}/"
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "1",
+        "ce-type": "org.jenkinsci.queue.entered_waiting",
+        "ce-source": "job/x",
+        "Content-Type": "application/json",
+    }
+    posts = []
+    for _ in range(count):
+        sent = time.perf_counter()
+        session.post(url, data=b"{}", headers=headers, timeout=5)
+        posts.append(time.perf_counter() - sent)
+    receiver.stop()
+    row(
+        f"reaction: queue report in -> launch at the driver (p50/p99, n={count}, queue up to {count})",
+        f"{pct(reaction, 50) * 1000:.2f}/{pct(reaction, 99) * 1000:.2f} ms",
+        f"CloudEvents HTTP POST {pct(posts, 50) * 1000:.2f}/{pct(posts, 99) * 1000:.2f} ms",
+        f"+{pct(reaction, 99) * 1000:.2f} ms p99 on top",
+    )
+
+
+# -- footprint ----------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_footprint() -> None:
+    import requests
+    import yaml
+
+    from autoscaler.testing.jenkins import SimJenkins
+
+    with SimJenkins() as sim, tempfile.TemporaryDirectory() as tmp:
+        token = Path(tmp, "token")
+        token.write_text(sim.token)
+        port = 18000 + os.getpid() % 1000
+        config = {
+            "controllers": [{"url": sim.url, "user": sim.user, "token-file": str(token)}],
+            "driver": {"type": "local", "work-dir": str(Path(tmp, "agents"))},
+            "demand-listeners": [{"type": "jenkins-queue", "interval": "5s"}],
+            "destroy-listeners": [{"type": "zmq", "endpoints": [sim.zmq_endpoint]}],
+            "labels": [{"name": n, "command": "true"} for n in ("python", "java", "docker")],
+            "api": {"listen": f"127.0.0.1:{port}"},
+        }
+        path = Path(tmp, "config.yaml")
+        path.write_text(yaml.safe_dump(config))
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "autoscaler"), "run", "-c", str(path), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.01)
+        ready = time.perf_counter() - started
+        time.sleep(3)
+        cpu_before = sum(int(x) for x in Path(f"/proc/{proc.pid}/stat").read_text().split(")")[1].split()[11:13])
+        time.sleep(10)
+        cpu_after = sum(int(x) for x in Path(f"/proc/{proc.pid}/stat").read_text().split(")")[1].split()[11:13])
+        idle_rss = rss_mb(proc.pid)
+        proc.terminate()
+        proc.wait(10)
+    cpu = (cpu_after - cpu_before) / os.sysconf("SC_CLK_TCK") / 10 * 100
+    row("startup to /readyz (local driver, 3 labels)", f"{ready:.2f} s", "-", "-")
+    row("idle daemon RSS / CPU", f"{idle_rss:.0f} MB / {cpu:.1f} %", "target 80 MB", f"{idle_rss / 80:.2f}x")
+    code = "import gc,os;from bench.run import tracked,rss_mb;e=tracked(10000);gc.collect();print(rss_mb(os.getpid()))"
+    base_code = "import gc,os;from bench.run import tracked,rss_mb;e=tracked(0);gc.collect();print(rss_mb(os.getpid()))"
+    with_agents = float(subprocess.check_output([sys.executable, "-c", code], cwd=ROOT))
+    without = float(subprocess.check_output([sys.executable, "-c", base_code], cwd=ROOT))
+    row(
+        "engine tracking 10,000 agents (RSS)",
+        f"{with_agents:.0f} MB",
+        f"same process with none {without:.0f} MB",
+        f"+{(with_agents - without) * 1024 / 10000:.1f} KB/agent",
+    )
+
+
+def tracked(count: int) -> Engine:
+    config = Config.model_validate(
+        {
+            "controllers": [{"url": "http://j/"}],
+            "labels": [{"name": f"l{i}", "max": 10000} for i in range(50)],
+            "limits": {"max-agents": 100000},
+        }
+    )
+    driver = FakeDriver(time.time)
+    for i in range(count):
+        driver.agents[f"a{i}"] = AgentHandle(f"a{i}", f"l{i % 50}", "main", DriverStatus.RUNNING, time.time())
+    engine = Engine(config, driver, {"main": FakeController()}, InlineExecutor())
+    engine.step(DriverSeen(driver.list()))
+    return engine
+
+
+# -- burst ------------------------------------------------------------------------------------
+
+
+def bench_burst() -> None:
+    from autoscaler.events import DemandItem
+
+    labels = [{"name": f"l{i}", "max": 40} for i in range(20)]
+    config = Config.model_validate(
+        {
+            "controllers": [{"url": "http://j/"}],
+            "labels": labels,
+            "limits": {"max-agents": 600, "launches-per-second": 50},
+        }
+    )
+    driver = TimingDriver()
+    engine = Engine(config, driver, {"main": FakeController()}, InlineExecutor())
+    items = tuple(DemandItem(f"main:{i}", expression=f"l{i % 20}") for i in range(1000))
+    started = time.perf_counter()
+    engine.step(DemandUpdate("q", "main", DemandReport(items, "main")))
+    peak = len(engine.agents)
+    from autoscaler.engine.messages import Tick
+
+    while len(engine.agents) < 600 and time.perf_counter() - started < 60:
+        time.sleep(0.02)
+        engine.step(Tick())
+        peak = max(peak, len(engine.agents))
+    took = time.perf_counter() - started
+    per_label = max(sum(1 for a in engine.agents.values() if a.label == f"l{i}") for i in range(20))
+    row(
+        "burst: 1,000 jobs / 20 labels, caps 40 per label and 600 in all, 50 launches/s",
+        f"{len(engine.agents)} launched in {took:.1f} s, peak {peak}, max/label {per_label}",
+        f"rate limit: {600 / 50:.1f} s",
+        f"{took / (600 / 50):.2f}x",
+    )
+
+
+def bench_kubernetes_calls() -> None:
+    from autoscaler.drivers.kubernetes.driver import KubernetesDriver
+    from autoscaler.drivers.kubernetes.settings import KubernetesSettings
+    from autoscaler.plugin import LaunchSpec
+    from autoscaler.testing.kubernetes import KubeApi
+
+    config = Config.model_validate(
+        {"controllers": [{"url": "http://j/"}], "labels": [{"name": "python", "image": "no-such-image:1"}]}
+    )
+    with KubeApi() as api:
+        driver = KubernetesDriver(
+            KubernetesSettings(type="kubernetes", url=api.url, namespace="ci", qps=1000, burst=1000),
+            PluginContext(config=config, emit=lambda e: None),
+        )
+        driver.list()
+        for i in range(100):
+            driver.launch(LaunchSpec(f"ci-python-{i:06d}", config.labels[0], config.controllers[0], "autoscaler"))
+        for _ in range(50):
+            driver.list()  # reconciles
+        for i in range(100):
+            driver.delete(f"ci-python-{i:06d}", grace=0)
+        driver.close()
+        calls = dict(api.store.calls)
+    per_agent = (calls.get("POST pods", 0) + calls.get("DELETE pods", 0)) / 100
+    row(
+        "kubernetes API calls per agent lifecycle (100 agents, 50 reconciles)",
+        f"{per_agent:.1f}",
+        "2 + the watch",
+        f"watches {calls.get('WATCH pods', 0)}, lists {calls.get('GET pods', 0)}",
+    )
+
+
+def main() -> None:
+    print(
+        f"autoscaler benchmarks on {platform.machine()} / {os.cpu_count()} cores / Python {platform.python_version()}"
+    )
+    for bench in (
+        bench_planning,
+        bench_launch_reaction,
+        bench_zmq,
+        bench_burst,
+        bench_kubernetes_calls,
+        bench_footprint,
+    ):
+        print(f"{bench.__name__}...", flush=True)
+        bench()
+    width = [max(len(r[i]) for r in ROWS) for i in range(4)]
+    print()
+    print(f"| {'measure':<{width[0]}} | {'autoscaler':<{width[1]}} | {'limit':<{width[2]}} | {'ratio':<{width[3]}} |")
+    print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|{'-' * (width[2] + 2)}|{'-' * (width[3] + 2)}|")
+    for r in ROWS:
+        print(f"| {r[0]:<{width[0]}} | {r[1]:<{width[1]}} | {r[2]:<{width[2]}} | {r[3]:<{width[3]}} |")
+
+
+if __name__ == "__main__":
+    main()
