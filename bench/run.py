@@ -362,6 +362,73 @@ def bench_launch_reaction() -> None:
     )
 
 
+def bench_kafka() -> None:
+    from autoscaler_kafka import KafkaListener, KafkaSettings
+    from confluent_kafka import Consumer, Producer
+
+    cluster = Producer({"test.mock.num.brokers": 1, "log_level": 0})
+    meta = next(iter(cluster.list_topics(timeout=10).brokers.values()))
+    bootstrap = f"{meta.host}:{meta.port}"
+    producer = Producer({"bootstrap.servers": bootstrap, "log_level": 0, "linger.ms": 5})
+    total = 50_000
+    body = b'{"name":"j","build":{"number":1,"phase":"FINISHED","status":"SUCCESS","node_name":"ci-python-x"}}'
+    for _ in range(total):
+        producer.produce("ingest", key=b"onFinalized", value=body)
+        producer.poll(0)
+    producer.flush(30)
+    config = Config.model_validate(
+        {"controllers": [{"name": "main", "url": "http://j/"}], "labels": [{"name": "python"}]}
+    )
+    fast = {"log_level": 0, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+    got: list[float] = []
+    listener = KafkaListener(
+        KafkaSettings.model_validate(
+            {
+                "type": "kafka",
+                "bootstrap-servers": bootstrap,
+                "topics": "ingest",
+                "group-id": "bench-ours",
+                "start-from": "earliest",
+                "client-config": fast,
+            }
+        ),
+        PluginContext(config=config, emit=lambda e: got.append(time.perf_counter())),
+    )
+    listener._repeated = lambda event: False  # type: ignore[method-assign]  # count every message, repeats too
+    listener.start()
+    deadline = time.monotonic() + 120
+    while len(got) < total and time.monotonic() < deadline:
+        time.sleep(0.05)
+    listener.stop()
+    ours = (len(got) - 1) / (got[-1] - got[0]) if len(got) > 1 else 0.0
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-bare",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            **fast,
+        }
+    )
+    consumer.subscribe(["ingest"])
+    stamps: list[float] = []
+    deadline = time.monotonic() + 120
+    while len(stamps) < total and time.monotonic() < deadline:
+        for message in consumer.consume(500, 0.2):
+            if message.error() is None:
+                json.loads(message.value() or b"{}")  # the bare loop at least decodes what it reads
+                stamps.append(time.perf_counter())
+    consumer.close()
+    bare = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+    row(
+        "ingest: kafka listener into the engine inbox (mock cluster)",
+        f"{ours:,.0f} events/s",
+        f"bare consumer loop {bare:,.0f}/s",
+        f"{ours / bare:.2f}x" if bare else "-",
+    )
+    cluster.flush(1)
+
+
 # -- footprint ----------------------------------------------------------------------------------
 
 
@@ -520,6 +587,7 @@ def main() -> None:
         bench_planning,
         bench_launch_reaction,
         bench_zmq,
+        bench_kafka,
         bench_burst,
         bench_kubernetes_calls,
         bench_footprint,
