@@ -197,10 +197,8 @@ def bare_zmq_hop(count: int) -> list[float]:
     return hops
 
 
-def bench_zmq() -> None:
-    from autoscaler_zmq import ZmqListener, ZmqSettings
-
-    count = 1000
+def busy_engine(count: int) -> tuple[Engine, TimingDriver, FakeController, list[str], Config]:
+    """An engine running in a thread with ``count`` busy one-shot agents."""
     config = Config.model_validate(
         {
             "controllers": [{"name": "main", "url": "http://j/"}],
@@ -217,8 +215,19 @@ def bench_zmq() -> None:
     engine = Engine(config, driver, {"main": jenkins}, InlineExecutor())
     engine.step(DriverSeen(driver.list()))
     engine.step(DemandUpdate("q", "main", DemandReport((), "main")))
-    thread = threading.Thread(target=engine.run, daemon=True)
-    thread.start()
+    threading.Thread(target=engine.run, daemon=True).start()
+    return engine, driver, jenkins, names, config
+
+
+def finalized(name: str, number: int) -> bytes:
+    return f'{{"name":"j","build":{{"number":{number},"phase":"FINISHED","node_name":"{name}"}}}}'.encode()
+
+
+def bench_zmq() -> None:
+    from autoscaler_zmq import ZmqListener, ZmqSettings
+
+    count = 1000
+    engine, driver, jenkins, names, config = busy_engine(count)
     ctx = zmq.Context.instance()
     pub = ctx.socket(zmq.PUB)
     port = pub.bind_to_random_port("tcp://127.0.0.1")
@@ -234,9 +243,7 @@ def bench_zmq() -> None:
     for i, name in enumerate(names):
         jenkins.set(name, builds=())
         sent[name] = time.perf_counter()
-        pub.send(
-            f'onFinalized {{"name":"j","build":{{"number":{i},"phase":"FINISHED","node_name":"{name}"}}}}'.encode()
-        )
+        pub.send(b"onFinalized " + finalized(name, i))
         time.sleep(0.002)  # one event at a time: reaction, not queueing
     deadline = time.monotonic() + 30
     while len(driver.deleted_at) < count and time.monotonic() < deadline:
@@ -420,6 +427,7 @@ def bench_kafka() -> None:
                 stamps.append(time.perf_counter())
     consumer.close()
     bare = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+    kafka_teardown(bootstrap, fast)
     row(
         "ingest: kafka listener into the engine inbox (mock cluster)",
         f"{ours:,.0f} events/s",
@@ -427,6 +435,82 @@ def bench_kafka() -> None:
         f"{ours / bare:.2f}x" if bare else "-",
     )
     cluster.flush(1)
+
+
+def kafka_teardown(bootstrap: str, fast: dict[str, Any]) -> None:
+    from autoscaler_kafka import KafkaListener, KafkaSettings
+    from confluent_kafka import Consumer, Producer
+
+    count = 200
+    engine, driver, jenkins, names, config = busy_engine(count)
+    producer = Producer({"bootstrap.servers": bootstrap, "log_level": 0, "linger.ms": 0})
+    for topic in ("teardown", "hop"):  # topics exist before anyone subscribes (metadata refresh is slow)
+        producer.produce(topic, value=b"create")
+    producer.flush(5)
+    listener = KafkaListener(
+        KafkaSettings.model_validate(
+            {
+                "type": "kafka",
+                "bootstrap-servers": bootstrap,
+                "topics": "teardown",
+                "group-id": "bench-teardown",
+                # the mock broker holds a fetch for its full wait (a real one answers when data arrives):
+                # both this and the bare consumer get the same 10 ms
+                "client-config": {**fast, "fetch.wait.max.ms": 10},
+                "poll-timeout": 0.05,
+            }
+        ),
+        PluginContext(config=config, emit=engine.submit),
+    )
+    listener.start()
+    while listener.handled == 0:  # wait for the group join
+        producer.produce("teardown", key=b"onCompleted", value=b'{"build":{"node_name":""}}')
+        producer.flush(5)
+        time.sleep(0.2)
+    sent: dict[str, float] = {}
+    for i, name in enumerate(names):
+        jenkins.set(name, builds=())
+        sent[name] = time.perf_counter()
+        producer.produce("teardown", key=b"onFinalized", value=finalized(name, i))
+        producer.flush(5)
+        deadline = time.monotonic() + 5
+        while name not in driver.deleted_at and time.monotonic() < deadline:
+            time.sleep(0)
+    listener.stop()
+    engine.submit(Stop())
+    reaction = [driver.deleted_at[n] - sent[n] for n in names if n in driver.deleted_at]
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-hop",
+            "auto.offset.reset": "latest",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
+            **fast,
+        }
+    )
+    consumer.subscribe(["hop"])
+    while not consumer.assignment():
+        consumer.consume(1, 0.2)
+        producer.produce("hop", value=b"warm")
+        producer.flush(5)
+    while consumer.consume(100, 0.5):
+        pass
+    hops = []
+    for _ in range(count):
+        started = time.perf_counter()
+        producer.produce("hop", value=b"x")
+        producer.flush(5)
+        while not consumer.consume(1, 1.0):
+            pass
+        hops.append(time.perf_counter() - started)
+    consumer.close()
+    row(
+        f"teardown: Kafka onFinalized -> delete at the driver (p50/p99, n={len(reaction)})",
+        f"{pct(reaction, 50) * 1000:.2f}/{pct(reaction, 99) * 1000:.2f} ms",
+        f"bare produce->consume {pct(hops, 50) * 1000:.2f}/{pct(hops, 99) * 1000:.2f} ms",
+        f"+{(pct(reaction, 99) - pct(hops, 99)) * 1000:.2f} ms p99",
+    )
 
 
 # -- footprint ----------------------------------------------------------------------------------

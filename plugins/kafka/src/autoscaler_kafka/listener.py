@@ -134,7 +134,8 @@ class KafkaListener(DestroyListener):
     def _run(self, consumer: Consumer) -> None:
         try:
             while not self._stop.is_set():
-                messages = consumer.consume(self.kafka.batch, self.kafka.poll_timeout)
+                first = consumer.poll(self.kafka.poll_timeout)  # returns as soon as one message is there
+                messages = [] if first is None else [first, *consumer.consume(self.kafka.batch - 1, 0)]
                 took = False
                 for message in messages:
                     error = message.error()
