@@ -59,7 +59,6 @@ class Daemon:
         self.registry = registry or Registry.discover()
         self.plugins: ResolvedPlugins = resolve_plugins(loaded, self.registry)
         self.dry_run = dry_run
-        self.serve_api = serve_api
         self.counters = PluginCounters()
         self.clients = {c.name: JenkinsClient(c) for c in self.config.controllers}
         self.credentials = {c.name: read_token(c) for c in self.config.controllers}

@@ -22,7 +22,6 @@ import yaml
 from autoscaler.cli import tables
 from autoscaler.config.loader import load_config
 from autoscaler.engine.messages import Command
-from autoscaler.engine.stats import percentile
 from autoscaler.testing.gearmand import free_port
 from autoscaler.testing.swarm_agent import command_line
 
@@ -187,4 +186,4 @@ def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 1000:.0f} ms"
 
 
-__all__ = ["demo_config", "percentile", "run_demo"]
+__all__ = ["demo_config", "run_demo"]

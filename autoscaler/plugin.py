@@ -225,7 +225,3 @@ class Driver(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Must not stop running agents."""
-
-
-PluginClass = type[DemandListener] | type[DestroyListener] | type[Driver]
-SettingsByKind = Mapping[str, type[Model]]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from autoscaler import labels as label_expr
-from autoscaler.config.base import Model
+from autoscaler.config.base import Model, kebab
 from autoscaler.config.units import Duration, Quantity
 
 __all__ = [
@@ -67,17 +67,13 @@ class ControllerConfig(Model):
     def _one_secret_source(self) -> ControllerConfig:
         given = [k for k in ("token_file", "token_env", "token") if getattr(self, k) is not None]
         if len(given) > 1:
-            keys = " and ".join(kebab_key(k) for k in given)
+            keys = " and ".join(kebab(k) for k in given)
             raise ValueError(f"give only one of token-file, token-env and token (got {keys})")
         return self
 
     @property
     def agent_endpoint(self) -> str:
         return self.agent_url or self.url
-
-
-def kebab_key(name: str) -> str:
-    return name.replace("_", "-")
 
 
 class PluginEntry(Model):

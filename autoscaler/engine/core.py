@@ -264,7 +264,7 @@ class Engine:
             agent.online_once = True
             agent.set_state(AgentState.READY, now, "online")
             self.backoff.pop(agent.label, None)
-            self.stats.booted(agent.label, now - agent.created)
+            self.stats.boot_seconds.append(now - agent.created)
             self._record("ready", agent, f"online after {now - agent.created:.1f}s")
         if node.temporarily_offline and not agent.offline_requested and not agent.used:
             agent.retire_requested = True

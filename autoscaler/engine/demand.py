@@ -49,7 +49,6 @@ class DemandBook:
         self._served: set[str] = set()
         self._waiting: dict[str, deque[Wanted]] | None = None
         self._per_label: dict[str, int] | None = None
-        self.bad_expressions: dict[str, str] = {}
         self._starts: dict[str, deque[float]] = {}
 
     def record_start(self, label: str, when: float) -> None:
@@ -66,14 +65,14 @@ class DemandBook:
         self._per_label = None
         self._waiting = None
 
-    def update(self, update: DemandUpdate, owners: Mapping[str, str], now: float) -> bool:
+    def update(self, update: DemandUpdate, owners: Mapping[str, str], now: float) -> None:
         listener = self.listeners.setdefault(update.listener, ListenerDemand(update.controller))
         listener.controller = update.controller
         if update.report is None:
             if listener.error != update.error:
                 log.warning("demand from %s unknown (keeping its last report): %s", update.listener, update.error)
             listener.error = update.error
-            return False
+            return
         if listener.error is not None:
             log.info("demand from %s readable again", update.listener)
         listener.error = None
@@ -83,7 +82,6 @@ class DemandBook:
         for item in update.report.items:
             since = item.since if item.since is not None else self._first_seen.setdefault(item.key, now)
             items[item.key] = Wanted(item.key, self._resolve(item, owners), _wants(item), since, item.what)
-        before = Counter(w.label for w in listener.items.values())
         listener.items = items
         live = {k for ld in self.listeners.values() for k in ld.items}
         self._served &= live
@@ -94,7 +92,6 @@ class DemandBook:
         for starts in self._starts.values():
             while starts and starts[0] < oldest:
                 starts.popleft()
-        return before != Counter(w.label for w in items.values())
 
     def per_label(self) -> dict[str, int]:
         if self._per_label is None:
@@ -156,7 +153,6 @@ class DemandBook:
         try:
             parsed = label_expr.parse(expression)
         except label_expr.LabelExpressionError as exc:
-            self.bad_expressions[expression] = str(exc).splitlines()[0]
             log.warning("queued work wants a malformed label expression %r: %s", expression, exc)
         else:
             label = next(

@@ -26,9 +26,6 @@ class Stats:
     def count_event(self, source: str, kind: str) -> None:
         self.events[(source or "unknown", kind)] += 1
 
-    def booted(self, label: str, seconds: float) -> None:
-        self.boot_seconds.append(seconds)
-
 
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..100); None for no values."""
