@@ -11,6 +11,11 @@ Grammar (Jenkins core ``LabelExpression``), loosest binding first::
 
 Atoms are bare words (anything but whitespace, quotes, parentheses, ``!&|<->``) or
 double-quoted strings. ``->`` is right-associative in Jenkins; ``<->`` left-associative.
+
+Expressions come from the network (the Jenkins queue, Gearman function names), so their size is
+bounded: at most :data:`MAX_LENGTH` characters, :data:`MAX_NESTING` levels of ``(``, ``!`` and ``->``
+nesting, and :data:`MAX_DEPTH` levels in the parsed tree. Beyond these, :func:`parse` raises
+:class:`LabelExpressionError` like for any other malformed expression (never ``RecursionError``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from dataclasses import dataclass
 from typing import Union
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_LENGTH",
+    "MAX_NESTING",
     "And",
     "Atom",
     "Expr",
@@ -36,14 +44,29 @@ __all__ = [
 ]
 
 
+MAX_LENGTH = 4096
+"""Longest label expression accepted, in characters."""
+MAX_NESTING = 50
+"""Deepest nesting of parentheses, ``!`` and ``->`` accepted while parsing."""
+MAX_DEPTH = 200
+"""Deepest parsed tree accepted (a chain of N ``&&`` is N levels deep)."""
+_SHOWN = 60  # characters shown either side of the error position
+
+
 class LabelExpressionError(ValueError):
-    """A label expression that does not follow the Jenkins grammar."""
+    """A label expression that does not follow the Jenkins grammar, or is too large to evaluate."""
 
     def __init__(self, text: str, position: int, message: str) -> None:
         self.text = text
         self.position = position
-        pointer = " " * position + "^"
-        super().__init__(f"{message} at position {position} in label expression:\n  {text}\n  {pointer}")
+        start = max(0, position - _SHOWN)
+        shown = (
+            ("..." if start else "")
+            + text[start : position + _SHOWN]
+            + ("..." if len(text) > position + _SHOWN else "")
+        )
+        pointer = " " * (position - start + (3 if start else 0)) + "^"
+        super().__init__(f"{message} at position {position} in label expression:\n  {shown}\n  {pointer}")
 
 
 @dataclass(frozen=True)
@@ -130,9 +153,18 @@ def _tokenize(text: str) -> list[_Token]:
 
 class _Parser:
     def __init__(self, text: str) -> None:
+        if len(text) > MAX_LENGTH:
+            raise LabelExpressionError(text, MAX_LENGTH, f"label expression longer than {MAX_LENGTH} characters")
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.nesting = 0
+
+    def nest(self, position: int) -> None:
+        """Enter one level of recursion (``(``, ``!``, ``->``), refusing to go deeper than allowed."""
+        self.nesting += 1
+        if self.nesting > MAX_NESTING:
+            raise LabelExpressionError(self.text, position, f"nested deeper than {MAX_NESTING} levels")
 
     def peek(self) -> _Token:
         return self.tokens[self.pos]
@@ -151,6 +183,8 @@ class _Parser:
             raise LabelExpressionError(self.text, 0, "empty label expression")
         expr = self.iff()
         self.take("end")
+        if _depth(expr) > MAX_DEPTH:
+            raise LabelExpressionError(self.text, 0, f"more than {MAX_DEPTH} operators in a chain")
         return expr
 
     def iff(self) -> Expr:
@@ -163,8 +197,11 @@ class _Parser:
     def implies(self) -> Expr:
         left = self.or_()
         if self.peek().kind == "->":
+            self.nest(self.peek().position)
             self.pos += 1
-            return Implies(left, self.implies())
+            right = self.implies()
+            self.nesting -= 1
+            return Implies(left, right)
         return left
 
     def or_(self) -> Expr:
@@ -183,22 +220,41 @@ class _Parser:
 
     def not_(self) -> Expr:
         if self.peek().kind == "!":
+            self.nest(self.peek().position)
             self.pos += 1
-            return Not(self.not_())
+            operand = self.not_()
+            self.nesting -= 1
+            return Not(operand)
         return self.primary()
 
     def primary(self) -> Expr:
         token = self.peek()
         if token.kind == "(":
+            self.nest(token.position)
             self.pos += 1
             inner = self.iff()
             self.take(")")
+            self.nesting -= 1
             return inner
         if token.kind == "atom":
             self.pos += 1
             return Atom(token.value)
         found = "end of expression" if token.kind == "end" else repr(token.value)
         raise LabelExpressionError(self.text, token.position, f"expected a label, found {found}")
+
+
+def _depth(expr: Expr) -> int:
+    """Levels in the tree, counted without recursion (the tree may be deep)."""
+    deepest = 0
+    stack: list[tuple[Expr, int]] = [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, Not):
+            stack.append((node.operand, level + 1))
+        elif not isinstance(node, Atom):
+            stack += [(node.left, level + 1), (node.right, level + 1)]
+    return deepest
 
 
 def parse(text: str) -> Expr:

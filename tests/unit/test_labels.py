@@ -99,3 +99,32 @@ def test_canonical_round_trip_keeps_meaning(expr: lx.Expr, have: set[str]) -> No
 def test_parser_never_crashes_on_garbage(text: str) -> None:
     with contextlib.suppress(lx.LabelExpressionError):
         lx.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "fragment"),
+    [
+        ("(" * 170 + "a" + ")" * 170, lx.MAX_NESTING, "nested deeper than"),
+        ("!" * 2000 + "a", lx.MAX_NESTING, "nested deeper than"),
+        ("a->" * 1000 + "a", 3 * lx.MAX_NESTING + 1, "nested deeper than"),
+        ("a&&" * 1300 + "a", 0, "operators in a chain"),
+        ("a" * (lx.MAX_LENGTH + 1), lx.MAX_LENGTH, "longer than"),
+    ],
+)
+def test_expressions_too_large_to_evaluate_are_parse_errors(text: str, position: int, fragment: str) -> None:
+    """Expressions come from the network: one that would exhaust the stack is an ordinary parse
+    error (which callers already treat as an unparseable item), never a RecursionError."""
+    with pytest.raises(lx.LabelExpressionError) as info:
+        lx.parse(text)
+    assert info.value.position == position
+    assert fragment in str(info.value)
+    assert len(str(info.value)) < 400  # the log line shows the place, not the whole input
+
+
+def test_the_largest_accepted_expression_evaluates_and_prints() -> None:
+    nested = "(" * lx.MAX_NESTING + "a" + ")" * lx.MAX_NESTING
+    chain = "&&".join(["a"] * lx.MAX_DEPTH)
+    for text in (nested, chain, "!" * lx.MAX_NESTING + "a"):
+        expr = lx.parse(text)
+        assert lx.matches(expr, {"a"}) in (True, False)
+        assert lx.parse(lx.canonical(expr)) == expr
