@@ -24,6 +24,7 @@ from pydantic import ConfigDict
 from autoscaler.config.base import Model
 from autoscaler.config.models import Config, ControllerConfig, LabelConfig
 from autoscaler.events import DemandReport, Event
+from autoscaler.supervision import Run, Supervisor
 
 if TYPE_CHECKING:
     from autoscaler.jenkins.client import JenkinsClient
@@ -86,6 +87,20 @@ class PluginContext:
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("autoscaler.plugin"))
     count: Callable[[str], None] = lambda reason: None
     """Count a notable occurrence (``"malformed"``, ``"ignored"``...) in this plugin's metrics."""
+    supervisor: Supervisor = field(default_factory=Supervisor)
+    """Runs the plugin's receive loops; the daemon shares one across plugins (for ``/healthz``)."""
+
+    def supervise(self, name: str, loop: Callable[[Run], None], *, stale_after: float | None = 60.0) -> Run:
+        """Run ``loop`` in a thread, restart it when it raises, report it when it hangs.
+
+        The loop returns once ``run.stopping`` is set and calls ``run.beat()`` (or
+        :meth:`heartbeat`) at least every ``stale_after`` seconds while it is well.
+        """
+        return self.supervisor.supervise(name, loop, stale_after=stale_after)
+
+    def heartbeat(self, name: str) -> None:
+        """Report progress of the supervised loop ``name``."""
+        self.supervisor.heartbeat(name)
 
     def controller(self, name: str | None) -> ControllerConfig:
         """The named controller, or the first one when ``name`` is ``None``."""

@@ -20,6 +20,7 @@ from autoscaler.engine.messages import Command
 if TYPE_CHECKING:
     from autoscaler.daemon import PluginCounters
     from autoscaler.engine.core import Engine
+    from autoscaler.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -44,11 +45,15 @@ def read_api_token(api: ApiConfig) -> str | None:
 
 
 class ApiServer:
-    def __init__(self, api: ApiConfig, engine: Engine, counters: PluginCounters) -> None:
+    def __init__(
+        self, api: ApiConfig, engine: Engine, counters: PluginCounters, supervisor: Supervisor | None = None
+    ) -> None:
         host, _, port = api.listen.rpartition(":")
         self.host = host.strip("[]")
         self.engine = engine
         self.counters = counters
+        self.supervisor = supervisor
+        """The listeners' supervisor: a listener dead for good or hung makes ``/healthz`` fail."""
         self.loopback = is_loopback(self.host)
         self.token = read_api_token(api)
         if not self.loopback and self.token is None:
@@ -136,8 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path.rstrip("/") or "/"
         if path == "/healthz":
-            alive = self.api.engine is not None and not self.api.engine._stopped
-            self._send(200 if alive else 503, "ok\n" if alive else "stopped\n", "text/plain")
+            self._healthz()
             return
         if path == "/readyz":
             ready = self.api.engine.ready
@@ -172,6 +176,18 @@ class _Handler(BaseHTTPRequestHandler):
         result = self._ask(op, **args)
         if result is not None:
             self._send(200, result)
+
+    def _healthz(self) -> None:
+        """200 ``ok``; 503 when the engine stopped, or (JSON naming them) when a listener's loop is
+        dead for good or has made no progress for its ``stale_after`` (see autoscaler.supervision)."""
+        if self.api.engine is None or self.api.engine._stopped:
+            self._send(503, "stopped\n", "text/plain")
+            return
+        supervisor = self.api.supervisor
+        if supervisor is not None and supervisor.unhealthy():
+            self._send(503, supervisor.report())
+            return
+        self._send(200, "ok\n", "text/plain")
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path).path.strip("/").split("/")
