@@ -35,6 +35,8 @@ def parse_frame(frame: bytes, *, controller: str | None, source: str) -> Event |
         data = json.loads(body)
     except ValueError as exc:
         raise FrameError(f"{topic}: body is not JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError(f"{topic}: body is nested too deeply to parse") from None
     if not isinstance(data, dict):
         raise FrameError(f"{topic}: body is not a JSON object")
     build = data.get("build")

@@ -1,27 +1,46 @@
-"""The ``zmq`` destroy listener: SUB to one or more zmq-event-publisher endpoints."""
+"""The ``zmq`` destroy listener: SUB to one or more zmq-event-publisher endpoints.
+
+One SUB socket per endpoint, so a malformed frame is logged with the endpoint it came from and
+its sequence number there. The receive loop runs under the daemon's supervisor (restarted if it
+ever fails) and beats at every poll; ZMTP heartbeats on each connection notice a publisher that
+went away without closing it (a restarted host, a dropped NAT entry) and make ZMQ reconnect.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
+from collections import Counter
+from typing import Any
 
 import zmq
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from autoscaler.config.units import Duration
 from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext
+from autoscaler.supervision import Run
 from autoscaler_zmq.frames import TOPICS, FrameError, parse_frame
 
 log = logging.getLogger(__name__)
+DRAIN = 1000
+"""Frames read from one socket before the loop beats and looks at the others again."""
+STALE_AFTER = 60.0
+"""A loop silent this long (it beats every poll) is reported as hung."""
 
 
 class ZmqSettings(ListenerSettings):
     """``type: zmq``: build events from the Jenkins zmq-event-publisher plugin."""
 
     endpoints: tuple[str, ...] = Field(min_length=1)
-    """Publisher endpoints, e.g. ``tcp://jenkins.example.org:8888``."""
+    """Publisher endpoints, e.g. ``tcp://jenkins.example.org:8888`` (or ``endpoint:`` with one)."""
     reconnect_max: Duration = Field(default=10.0, gt=0)
     """Longest pause between reconnection attempts; ZMQ reconnects by itself."""
+    heartbeat: Duration = Field(default=10.0, gt=0)
+    """Seconds between ZMTP heartbeats to each publisher; one silent for three of them is reconnected."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _endpoint_alias(cls, data: Any) -> Any:
+        return singular_alias(data, "endpoint", "endpoints")
 
     @field_validator("endpoints", mode="before")
     @classmethod
@@ -37,6 +56,17 @@ class ZmqSettings(ListenerSettings):
         return value
 
 
+def singular_alias(data: Any, one: str, many: str) -> Any:
+    """Accept ``one: x`` for ``many: [x]``; both keys at once is an error naming both."""
+    if not isinstance(data, dict) or one not in data:
+        return data
+    if many in data:
+        raise ValueError(f"{one}: give {one} (a single value) or {many} (a list), not both")
+    out = {k: v for k, v in data.items() if k != one}
+    out[many] = data[one]
+    return out
+
+
 class ZmqListener(DestroyListener):
     settings_model = ZmqSettings
 
@@ -47,59 +77,76 @@ class ZmqListener(DestroyListener):
         self.controller = context.controller(settings.controller).name
         self.source = settings.display_name
         self._ctx = zmq.Context()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._run: Run | None = None
         self.received = 0
         self.malformed = 0
+        self.sequence: Counter[str] = Counter()
+        """Frames received per endpoint (the number a malformed frame is logged with)."""
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"zmq-{self.source}", daemon=True)
-        self._thread.start()
+        self._run = self.context.supervise(self.source, self._loop, stale_after=STALE_AFTER)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._run is not None:
+            self._run.stop(timeout=5)
         self._ctx.term()
 
-    def _run(self) -> None:
+    def _socket(self, endpoint: str) -> zmq.Socket[bytes]:
         sock = self._ctx.socket(zmq.SUB)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, int(self.zmq_settings.reconnect_max * 1000))
-        sock.setsockopt(zmq.RCVHWM, 100_000)
+        beat = int(self.zmq_settings.heartbeat * 1000)
+        for option, value in (
+            (zmq.LINGER, 0),
+            (zmq.RECONNECT_IVL, 100),
+            (zmq.RECONNECT_IVL_MAX, int(self.zmq_settings.reconnect_max * 1000)),
+            (zmq.RCVHWM, 100_000),
+            (zmq.HEARTBEAT_IVL, beat),
+            (zmq.HEARTBEAT_TIMEOUT, 3 * beat),
+            (zmq.HEARTBEAT_TTL, 3 * beat),
+        ):
+            sock.setsockopt(option, value)
         for topic in TOPICS:
             sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-        for endpoint in self.zmq_settings.endpoints:
-            sock.connect(endpoint)
+        sock.connect(endpoint)
+        return sock
+
+    def _loop(self, run: Run) -> None:
+        sockets = {self._socket(endpoint): endpoint for endpoint in self.zmq_settings.endpoints}
         log.info("zmq listener %s subscribed to %s", self.source, ", ".join(self.zmq_settings.endpoints))
         poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
+        for sock in sockets:
+            poller.register(sock, zmq.POLLIN)
         try:
-            while not self._stop.is_set():
-                if not poller.poll(200):
-                    continue
-                while True:
-                    try:
-                        frame = sock.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    self.handle(frame)
-        except zmq.ZMQError as exc:
-            if not self._stop.is_set():
-                log.error("zmq listener %s stopped: %s", self.source, exc)
+            while not run.stopping.is_set():
+                run.beat()
+                for sock, _ in poller.poll(200):
+                    self._drain(sock, sockets[sock])
+        except zmq.ZMQError:
+            if not run.stopping.is_set():
+                raise  # the supervisor logs it and starts the loop again with fresh sockets
         finally:
-            sock.close(0)
+            for sock in sockets:
+                sock.close(0)
 
-    def handle(self, frame: bytes) -> None:
-        """Turn one frame into an engine event; malformed frames are counted and logged."""
+    def _drain(self, sock: Any, endpoint: str) -> None:
+        for _ in range(DRAIN):
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.sequence[endpoint] += 1
+            self.handle(frame, f"{endpoint} frame #{self.sequence[endpoint]}")
+
+    def handle(self, frame: bytes, where: str = "") -> None:
+        """Turn one frame into an engine event. A frame that cannot be parsed, for whatever
+        reason, is counted, logged once with where it came from, and skipped."""
         self.received += 1
         try:
             event = parse_frame(frame, controller=self.controller, source=self.source)
-        except FrameError as exc:
+        except Exception as exc:
             self.malformed += 1
             self.context.count("malformed")
-            log.warning("zmq %s: malformed frame skipped: %s", self.source, exc)
+            reason = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.warning("zmq %s: malformed frame%s skipped: %s", self.source, f" from {where}" if where else "", reason)
             return
         if event is None:
             self.context.count("ignored")
