@@ -13,9 +13,13 @@ class Problem:
     line: int | None
     key: str
     message: str
+    column: int | None = None
+    """1-based column, for problems found by the YAML parser."""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        if self.line is not None and self.column is not None:
+            where += f":{self.column}"
         key = f" {self.key}:" if self.key else ""
         return f"{where}:{key} {self.message}"
 

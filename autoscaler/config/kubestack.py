@@ -72,7 +72,7 @@ def _driver(kube: Any, out: Out, warnings: Warnings, origin: Origin) -> None:
     if isinstance(kube, dict):
         driver: dict[str, Any] = {"type": "kubernetes"}
         for key, value in kube.items():
-            new = key.replace("_", "-")
+            new = str(key).replace("_", "-")
             driver[new] = value
             origin[("driver", new)] = ("kubernetes", key)
         if "api_key" in kube:

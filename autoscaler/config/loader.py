@@ -43,24 +43,49 @@ def config_path(explicit: str | None) -> str:
     return explicit or os.environ.get(ENV_VAR) or DEFAULT_PATH
 
 
+MAX_BYTES = 1 << 20
+"""Largest config file read (1 MiB); a config is a few kilobytes."""
+
+
 def load_config(path: str) -> LoadedConfig:
+    """Read and validate ``path``. Whatever is wrong with the file (unreadable, too big, not
+    UTF-8, not YAML, nested absurdly deep, not a config), the only exception is ConfigError."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError([Problem(path, None, "", "file not found")]) from None
     except OSError as exc:
-        raise ConfigError([Problem(path, None, "", f"cannot read: {exc.strerror}")]) from None
+        raise ConfigError([Problem(path, None, "", f"cannot read: {exc.strerror or exc}")]) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([Problem(path, None, "", f"larger than {MAX_BYTES // 1024} KiB; is this a config file?")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        bad = raw[exc.start : exc.end].hex(" ")
+        message = f"byte {exc.start}: not valid UTF-8 (0x{bad}); save the file as UTF-8"
+        raise ConfigError([Problem(path, line, "", message)]) from None
     return parse_config(text, path)
 
 
 def parse_config(text: str, file: str = "<config>") -> LoadedConfig:
     try:
+        return _parse(text, file)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bug here must not take the daemon down with it: report it as a problem
+        message = f"cannot be read as a config: {type(exc).__name__}: {exc}"
+        raise ConfigError([Problem(file, None, "", message)]) from exc
+
+
+def _parse(text: str, file: str) -> LoadedConfig:
+    try:
         data, lines = load_with_lines(text)
     except YamlProblem as exc:
-        raise ConfigError([Problem(file, exc.line, "", str(exc))]) from None
+        raise ConfigError([Problem(file, exc.line, "", str(exc), exc.column)]) from None
     if not isinstance(data, dict):
-        what = "an empty file" if data is None else type(data).__name__
+        what = "an empty file" if data is None else _kind_of(data)
         raise ConfigError([Problem(file, 1, "", f"expected a mapping of sections, got {what}")])
     origin: dict[Path, Path] = {}
     warnings: list[Problem] = []
@@ -90,6 +115,8 @@ def validate_section(loaded: LoadedConfig, path: Path, model: type[BaseModel], e
             sub, message = _explain(model, err)
             problems.append(loaded.problem((*path, *sub), message))
         raise ConfigError(problems) from None
+    except Exception as exc:  # a plugin's own check that raised something else than ValueError
+        raise ConfigError([loaded.problem(path, f"rejected by the plugin: {type(exc).__name__}: {exc}")]) from exc
 
 
 def _real(exc: ValidationError) -> list[Any]:
