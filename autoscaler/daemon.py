@@ -6,17 +6,14 @@ SIGHUP reloads the config (an invalid new config is reported and the old one kep
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
-
-from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
-from apscheduler.schedulers.background import BackgroundScheduler
 
 from autoscaler.assembly import ResolvedPlugins, resolve_plugins
 from autoscaler.config.errors import ConfigError
@@ -25,8 +22,9 @@ from autoscaler.discovery import Registry
 from autoscaler.engine.core import Engine
 from autoscaler.engine.messages import DemandUpdate, DriverSeen, Reconcile, Reload, Stop, Tick
 from autoscaler.jenkins.client import JenkinsClient
-from autoscaler.jenkins.credentials import read_token
+from autoscaler.jenkins.credentials import CredentialError, read_token
 from autoscaler.plugin import DemandListener, DemandUnknown, DestroyListener, Driver, PluginContext
+from autoscaler.timers import Job, Timers
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +78,9 @@ class Daemon:
             self.demand_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
         for resolved in self.plugins.destroy:
             self.destroy_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
-        self.scheduler = BackgroundScheduler(
-            executors={"default": SchedulerPool(max_workers=max(4, len(self.demand_listeners) + 2))},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
-        )
+        self.timers = Timers()
+        self._polls: dict[int, Job] = {}
+        self._hung: set[int] = set()
         self.api: Any = None
         if serve_api:
             from autoscaler.api.server import ApiServer
@@ -121,28 +118,20 @@ class Daemon:
         self.adopt()
         self._engine_thread = threading.Thread(target=self.engine.run, name="engine", daemon=True)
         self._engine_thread.start()
-        for name in self.clients:
-            self.engine._refresh_computers(name)  # first look at Jenkins, before any plan
+        self.engine.submit(Reconcile())  # the first look at Jenkins, before any plan that retires
         for listener in self.listeners():
-            try:
-                listener.start()
-            except Exception:
-                log.exception("listener %s failed to start; continuing without it", _name(listener))
+            _start_listener(listener)
         daemon = self.config.daemon
-        self.scheduler.add_job(self.engine.submit, "interval", args=[Tick()], seconds=daemon.tick, id="tick")
-        self.scheduler.add_job(
-            self.engine.submit, "interval", args=[Reconcile()], seconds=daemon.reconcile_interval, id="reconcile"
+        self.timers.every("tick", daemon.tick, lambda: self.engine.submit(Tick()), delay_first=True)
+        self.timers.every(
+            "reconcile", daemon.reconcile_interval, lambda: self.engine.submit(Reconcile()), delay_first=True
         )
         for i, listener in enumerate(self.demand_listeners):
-            self.scheduler.add_job(
-                self._poll,
-                "interval",
-                args=[listener],
-                seconds=listener.interval,
-                id=f"demand-{i}",
-                next_run_time=datetime.now(),
+            self._polls[i] = self.timers.every(
+                f"demand-{i}", listener.interval, functools.partial(self._poll, listener)
             )
-        self.scheduler.start()
+        self.timers.every("watchdog", 1.0, self._watch_polls, delay_first=True)
+        self.timers.start()
         if self.api is not None:
             self.api.start()
         log.info(
@@ -188,9 +177,29 @@ class Daemon:
         """Poll the demand listeners of ``controller`` (all, if None) right away."""
         for i, listener in enumerate(self.demand_listeners):
             if controller is None or self._controller_of(listener) == controller:
-                job = self.scheduler.get_job(f"demand-{i}")
+                job = self._polls.get(i)
                 if job is not None:
-                    job.modify(next_run_time=datetime.now())
+                    job.trigger()
+
+    def _watch_polls(self) -> None:
+        """A poll that hangs must not leave demand silently stale: past three intervals (at least
+        30 s) its demand is reported unknown; the last report is kept, not scaled to zero."""
+        now = time.monotonic()
+        for i, job in self._polls.items():
+            started = job.running_since
+            listener = self.demand_listeners[i]
+            limit = max(30.0, 3 * listener.interval)
+            if started is not None and now - started > limit:
+                if i not in self._hung:
+                    self._hung.add(i)
+                    log.error("demand listener %s: poll has not returned for %.0fs", _name(listener), now - started)
+                    self.engine.submit(
+                        DemandUpdate(
+                            _name(listener), self._controller_of(listener), None, f"poll hung for {now - started:.0f}s"
+                        )
+                    )
+            else:
+                self._hung.discard(i)
 
     def run_forever(self) -> int:
         """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
@@ -207,35 +216,51 @@ class Daemon:
         return 0
 
     def reload(self) -> bool:
-        """Re-read the config file. Listener, driver and controller changes need a restart."""
+        """Re-read the config file: labels, limits and controllers (a rotated token, a new
+        controller) take effect; listener, driver, API and daemon changes need a restart.
+        Whatever is wrong with the new file, the running config is kept and the daemon runs on."""
         try:
             loaded = load_config(self.loaded.file)
             resolve_plugins(loaded, self.registry)
-        except ConfigError as exc:
+            credentials = {c.name: read_token(c) for c in loaded.config.controllers}
+        except (ConfigError, CredentialError) as exc:
             log.error("reload refused, keeping the running config:\n%s", exc)
             return False
-        new = loaded.config
-        old = self.config
-        for key in ("controllers", "driver", "demand_listeners", "destroy_listeners", "api", "daemon"):
+        except Exception:  # never let a reload take the daemon down
+            log.exception("reload refused (unexpected error), keeping the running config")
+            return False
+        new, old = loaded.config, self.config
+        fixed = ("driver", "demand_listeners", "destroy_listeners", "api", "daemon")
+        for key in fixed:
             if getattr(new, key) != getattr(old, key):
                 log.warning("reload: %s changed; that takes effect at the next restart", key.replace("_", "-"))
-        new = new.model_copy(
-            update={
-                k: getattr(old, k)
-                for k in ("controllers", "driver", "demand_listeners", "destroy_listeners", "api", "daemon")
-            }
-        )
+        new = new.model_copy(update={k: getattr(old, k) for k in fixed})
+        added = self._reload_controllers(new, credentials)
         self.config = new
         self.loaded = loaded
-        self.engine.submit(Reload(new))
+        self.credentials.update(credentials)
+        self.engine.submit(Reload(new, added, credentials))
         log.info("config reloaded from %s", loaded.file)
         return True
+
+    def _reload_controllers(self, new: Any, credentials: dict[str, str | None]) -> dict[str, JenkinsClient]:
+        """New or changed controllers get a new client; unchanged ones take the token read now.
+        A controller that is gone keeps its client, so its agents can still be retired."""
+        replaced: dict[str, JenkinsClient] = {}
+        for controller in new.controllers:
+            client = self.clients.get(controller.name)
+            if client is not None and client.controller == controller:
+                client.set_token(credentials[controller.name])
+                continue
+            replaced[controller.name] = JenkinsClient(controller)
+            log.info("reload: controller %s %s", controller.name, "changed" if client else "added")
+        self.clients.update(replaced)
+        return replaced
 
     def stop(self) -> None:
         """Stop listening and planning; running agents are left alone (adopted at next start)."""
         log.info("stopping; running agents are left as they are")
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        self.timers.stop()
         for listener in self.listeners():
             try:
                 listener.stop()
@@ -255,8 +280,7 @@ class Daemon:
     def run_once(self, timeout: float = 30.0) -> None:
         """One pass: adopt, poll every demand listener, look at Jenkins, plan and act, then exit."""
         self.adopt()
-        for name in self.clients:
-            self.engine._refresh_computers(name)
+        self.engine.submit(Reconcile())
         for listener in self.demand_listeners:
             listener.start()
             self._poll(listener)
@@ -271,6 +295,28 @@ class Daemon:
         self.pool.shutdown(wait=True)
         self.fast_pool.shutdown(wait=True)
         self.engine.drain()
+
+
+def _start_listener(listener: DemandListener | DestroyListener, timeout: float = 10.0) -> None:
+    """Start a listener without letting one that raises or hangs stop the daemon."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            listener.start()
+        except Exception as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=f"start-{_name(listener)}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        log.error("listener %s did not finish starting in %.0fs; continuing without waiting", _name(listener), timeout)
+    elif errors:
+        exc = errors[0]
+        log.error(
+            "listener %s failed to start; continuing without it: %s: %s", _name(listener), type(exc).__name__, exc
+        )
 
 
 def _name(listener: DemandListener | DestroyListener) -> str:

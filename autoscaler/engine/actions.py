@@ -1,5 +1,7 @@
-"""The engine's I/O, run in worker threads. Each function returns the message that reports
-its result; :func:`guarded` posts it to the engine, turning any exception into a failure report."""
+"""The engine's I/O, run in worker threads. Each function returns the message that reports its
+result; :func:`guarded` posts it to the engine and, whatever the function raises, posts the
+failure message it was given instead: every piece of I/O reports back, so no in-flight marker
+is left set and no agent is left half-retired because a library raised something unexpected."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from autoscaler.config.models import ControllerConfig, LabelConfig
-from autoscaler.engine.messages import ComputersSeen, DriverSeen, Launched, NodeDeleted, Retired
+from autoscaler.engine.messages import ComputersSeen, DriverSeen, Launched, NodeDeleted, OfflineTaken, Retired
 from autoscaler.jenkins.client import JenkinsError
 from autoscaler.plugin import Driver, DriverError, LaunchSpec
 
@@ -18,12 +20,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def guarded(fn: Callable[..., Any], post: Callable[[Any], None], *args: Any) -> None:
+def guarded(fn: Callable[..., Any], post: Callable[[Any], None], fail: Callable[[str], Any] | None, *args: Any) -> None:
+    """Run ``fn(*args)`` and post its result; if it raises, post ``fail(reason)``."""
     try:
         result = fn(*args)
-    except Exception:
+    except Exception as exc:
         log.exception("%s failed unexpectedly", fn.__name__)
-        return
+        result = fail(f"{type(exc).__name__}: {exc}") if fail is not None else None
     if result is not None:
         post(result)
 
@@ -41,25 +44,29 @@ def launch(
         return Launched(name, None, f"{type(exc).__name__}: {exc}", transient=False)
 
 
-def retire(
-    driver: Driver, client: ControllerAPI | None, name: str, grace: float, already_offline: bool, force: bool = False
-) -> Retired:
-    """Take offline (if not already), stop the agent, then delete the node if it lingers.
-    Unless ``force``, an agent Jenkins shows busy is left running (reported ``busy``)."""
+def retire(driver: Driver, client: ControllerAPI | None, name: str, grace: float, force: bool = False) -> Retired:
+    """Take the node offline, make sure Jenkins shows it idle (or gone), stop the agent, then
+    delete the node if it lingers.
+
+    An agent is stopped only when Jenkins confirmed its node idle and offline, or gone. If Jenkins
+    cannot be asked (down, 401, a reset), the agent is left running and the retirement reported
+    as failed, to be tried again. ``force`` (the operator's ``delete --now``) skips the checks."""
     if client is not None:
         try:
-            if not already_offline:
-                client.take_offline(name, "retired by autoscaler")
-            info = client.node(name)
-            if not force and info is not None and info.get("idle") is False:
-                # a build landed on it before it went offline: never stop a busy agent
-                return Retired(name, ok=False, error="a build is running on it", busy=True)
+            exists = client.take_offline(name, "retired by autoscaler")
+            info = client.node(name) if exists else None
         except JenkinsError as exc:
-            log.warning("could not take %s offline (stopping it anyway): %s", name, exc)
+            if not force:
+                return Retired(name, ok=False, error=f"Jenkins cannot confirm it is idle: {exc}")
+            log.warning("could not take %s offline (stopping it anyway, as asked): %s", name, exc)
+            info = None
+        if not force and info is not None and info.get("idle") is False:
+            # a build landed on it before it went offline: never stop a busy agent
+            return Retired(name, ok=False, error="a build is running on it", busy=True)
     try:
         driver.delete(name, grace=grace)
     except Exception as exc:
-        return Retired(name, ok=False, error=str(exc))
+        return Retired(name, ok=False, error=f"{type(exc).__name__}: {exc}")
     if client is not None:
         try:
             client.delete_node(name)
@@ -75,13 +82,13 @@ def mark_hold(driver: Driver, name: str, reason: str | None, until: float | None
         log.warning("could not record the hold of %s on the agent (kept in memory): %s", name, exc)
 
 
-def take_offline(client: ControllerAPI | None, name: str) -> None:
-    if client is None:
-        return
+def take_offline(client: ControllerAPI, name: str) -> OfflineTaken:
     try:
         client.take_offline(name, "one build per agent: retiring after this build")
     except JenkinsError as exc:
-        log.warning("could not take %s offline: %s", name, exc)
+        log.warning("could not take %s offline (will retry): %s", name, exc)
+        return OfflineTaken(client.name, name, ok=False, error=str(exc))
+    return OfflineTaken(client.name, name, ok=True)
 
 
 def read_computers(client: ControllerAPI) -> ComputersSeen:

@@ -27,6 +27,7 @@ from autoscaler.engine.messages import (
     DriverSeen,
     Launched,
     NodeDeleted,
+    OfflineTaken,
     Reconcile,
     Reload,
     Retired,
@@ -71,7 +72,8 @@ class Engine:
         controllers: Mapping[str, ControllerAPI],
         executor: Executor,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] | None = None,
         request_poll: Callable[[str | None], None] = lambda controller: None,
         credentials: Mapping[str, str | None] | None = None,
         dry_run: bool = False,
@@ -83,6 +85,9 @@ class Engine:
         self.executor = executor
         self.fast_executor = fast_executor or executor
         self.clock = clock
+        """The engine's timers run on this clock (monotonic: wall-clock steps change nothing)."""
+        self.wall = wall or (time.time if clock is time.monotonic else clock)
+        """Wall time, for display and for what is stored on agents (holds, creation times)."""
         self.request_poll = request_poll
         self.credentials = dict(credentials or {})
         self.dry_run = dry_run
@@ -97,13 +102,16 @@ class Engine:
         """Per label, what holds back launches it needs (for ``autoscaler pools``)."""
         self.ready = False
         """True once the first adoption pass and the first look at Jenkins are done."""
+        self.seen: dict[str, float] = {}
+        """Per controller, when ``/computer`` was last read successfully (engine clock)."""
         self._in_flight: set[str] = set()
         self._dirty: set[str] = set()
         self._lingering: dict[str, set[str]] = {}
         self._stopped = False
         self._adopted = False
         """The first driver listing adopts everything; later, unknown agents are leaks."""
-        self._leak_candidates: set[str] = set()
+        self._unknown: set[str] = set()
+        """Agents with this daemon's identity but no record, seen in the last listing."""
         self._pending: set[Future[Any]] = set()
 
     # -- the loop ---------------------------------------------------------------------------
@@ -154,14 +162,9 @@ class Engine:
             return  # a late or repeated event for a build that already ended
         now = self.clock()
         agent.build = event.url or key
-        if agent.state not in (AgentState.RETIRING, AgentState.HELD, AgentState.BUSY):
-            agent.online_once = True
-            agent.set_state(AgentState.BUSY, now, f"building {key}")
-            self.demand.record_start(agent.label, now)
-            self._record("busy", agent, f"build {key} started")
-        if not self._label(agent).reuse and not agent.offline_requested:
-            agent.offline_requested = True
-            self._spawn_fast(actions.take_offline, self._controller(agent), agent.name)
+        if agent.state not in (AgentState.RETIRING, AgentState.HELD):
+            self._mark_busy(agent, now, f"build {key} started")
+        self._request_offline(agent)
         self._plan(now)
 
     def _on_build_finished(self, event: BuildFinished) -> None:
@@ -176,10 +179,50 @@ class Engine:
         now = self.clock()
         agent.used = True
         if agent.state in (AgentState.BUSY, AgentState.READY, *NOT_YET_ONLINE):
-            agent.set_state(AgentState.READY, now, f"build {key} finished ({event.status or '?'})")
-            self._record("idle", agent, f"build {key} finished")
+            self._mark_idle(agent, now, f"build {key} finished ({event.status or '?'})")
         self._refresh_computers(agent.controller)
         self._plan(now)
+
+    def _mark_busy(self, agent: Agent, now: float, why: str) -> None:
+        """A build runs on it: count the start against demand once, and watch it."""
+        agent.online_once = True
+        if agent.state != AgentState.BUSY:
+            if agent.state in NOT_YET_ONLINE:
+                self.backoff.pop(agent.label, None)  # it came online: the label works
+            agent.set_state(AgentState.BUSY, now, why)
+            self.demand.record_start(agent.label, self.wall())
+            self._record("busy", agent, why)
+
+    def _mark_idle(self, agent: Agent, now: float, why: str) -> None:
+        agent.used = True
+        agent.set_state(AgentState.READY, now, why)
+        self._record("idle", agent, why)
+
+    def _request_offline(self, agent: Agent) -> None:
+        """A one-shot agent goes offline in Jenkins when its build starts, so Jenkins hands it no
+        second build. Retried (at the next tick or ``/computer`` reading) until Jenkins confirms."""
+        client = self.controllers.get(agent.controller)
+        key = f"offline:{agent.name}"
+        if client is None or self._label(agent).reuse or agent.offline_requested or key in self._in_flight:
+            return
+        if agent.state in (AgentState.RETIRING, AgentState.HELD) or self.dry_run:
+            return
+        self._in_flight.add(key)
+        name = agent.name
+        self._spawn_fast(
+            actions.take_offline, client, name, fail=lambda why: OfflineTaken(client.name, name, ok=False, error=why)
+        )
+
+    def _on_offline_taken(self, result: OfflineTaken) -> None:
+        self._in_flight.discard(f"offline:{result.name}")
+        agent = self.agents.get(result.name)
+        if agent is None:
+            return
+        if result.ok:
+            agent.offline_requested = True
+        else:
+            self.stats.errors["jenkins"] += 1
+            self._record("offline-failed", agent, f"take offline failed (will retry): {result.error}")
 
     def _on_agent_changed(self, event: AgentChanged) -> None:
         agent = self.agents.get(event.handle.name)
@@ -189,15 +232,11 @@ class Engine:
         self._apply_handle(agent, event.handle, now)
         self._plan(now)
 
-    def _on_node_offline(self, event: NodeOffline) -> None:
-        self.stats.count_event(event.source, "node_offline")
-        if self._owned(event.node, event.controller) is not None:
-            self._refresh_computers(self.agents[event.node].controller)
-
-    def _on_node_online(self, event: NodeOnline) -> None:
-        self.stats.count_event(event.source, "node_online")
-        if self._owned(event.node, event.controller) is not None:
-            self._refresh_computers(self.agents[event.node].controller)
+    def _on_node_event(self, event: NodeOffline | NodeOnline) -> None:
+        self.stats.count_event(event.source, "node_offline" if isinstance(event, NodeOffline) else "node_online")
+        agent = self._owned(event.node, event.controller)
+        if agent is not None:
+            self._refresh_computers(agent.controller)
 
     def _on_hint(self, event: LifecycleHint) -> None:
         self.stats.count_event(event.source, "hint")
@@ -213,21 +252,23 @@ class Engine:
     def _on_demand(self, update: DemandUpdate) -> None:
         now = self.clock()
         owners = {name: a.label for name, a in self.agents.items()}
-        self.demand.update(update, owners, now)
+        self.demand.update(update, owners, self.wall())  # the demand book keeps wall times
         if update.error:
             self._record("demand", None, f"{update.listener}: demand unknown: {update.error}")
         self._plan(now)
 
     def _on_computers(self, seen: ComputersSeen) -> None:
-        self._in_flight.discard(f"computers:{seen.controller}")
-        if f"computers:{seen.controller}" in self._dirty:
-            self._dirty.discard(f"computers:{seen.controller}")
+        key = f"computers:{seen.controller}"
+        self._in_flight.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
             self._refresh_computers(seen.controller)
         if seen.nodes is None:
             self.stats.errors["jenkins"] += 1
             log.warning("cannot read /computer of %s: %s", seen.controller, seen.error)
             return
         now = self.clock()
+        self.seen[seen.controller] = now
         for agent in list(self.agents.values()):
             if agent.controller == seen.controller:
                 self._apply_node(agent, seen.nodes.get(agent.name), now)
@@ -236,39 +277,48 @@ class Engine:
         self._plan(now)
 
     def _apply_node(self, agent: Agent, node: NodeView | None, now: float) -> None:
+        """Jenkins' view of the agent's node is the truth about whether it can take a build."""
         if agent.state in (AgentState.RETIRING, AgentState.HELD, AgentState.FAILED):
             return
         if node is None:
             if agent.online_once and agent.state in (AgentState.READY, AgentState.BUSY):
-                agent.comment = "node no longer in Jenkins"
+                self._disconnected(agent, now, "its node is no longer in Jenkins")
             return
         if node.busy:
-            agent.online_once = True
+            self._mark_busy(agent, now, f"building {node.builds[0]}")
             agent.build = node.builds[0]
-            if agent.state != AgentState.BUSY:
-                agent.set_state(AgentState.BUSY, now, f"building {node.builds[0]}")
-                self.demand.record_start(agent.label, now)
-                self._record("busy", agent, f"building {node.builds[0]}")
-                if not self._label(agent).reuse and not agent.offline_requested:
-                    agent.offline_requested = True
-                    self._spawn_fast(actions.take_offline, self._controller(agent), agent.name)
+            agent.offline_requested = agent.offline_requested and node.temporarily_offline
+            if node.temporarily_offline and not self._label(agent).reuse:
+                agent.offline_requested = True  # offline, as it should be while its build runs
+            self._request_offline(agent)
             return
         if agent.state == AgentState.BUSY:
-            agent.used = True
-            agent.set_state(AgentState.READY, now, "build finished")
-            self._record("idle", agent, "build finished")
+            self._mark_idle(agent, now, "build finished")
             return
         if node.offline and not node.temporarily_offline:
-            return  # not connected (yet): still booting, or lost its connection
+            if agent.state == AgentState.READY:
+                self._disconnected(agent, now, "disconnected from Jenkins")
+            return  # not connected: still booting, or lost its connection
         if agent.state in NOT_YET_ONLINE:
             agent.online_once = True
             agent.set_state(AgentState.READY, now, "online")
             self.backoff.pop(agent.label, None)
             self.stats.boot_seconds.append(now - agent.created)
             self._record("ready", agent, f"online after {now - agent.created:.1f}s")
-        if node.temporarily_offline and not agent.offline_requested and not agent.used:
+        elif agent.state == AgentState.DISCONNECTED:
+            agent.set_state(AgentState.READY, now, "connected again")
+            self._record("ready", agent, "connected again")
+        if node.temporarily_offline and not agent.offline_requested and f"offline:{agent.name}" not in self._in_flight:
             agent.retire_requested = True
             agent.comment = "taken offline in Jenkins"
+
+    def _disconnected(self, agent: Agent, now: float, why: str) -> None:
+        """It cannot take a build now: not supply; retired if it stays so for ``boot-timeout``."""
+        if agent.state == AgentState.BUSY:
+            agent.used = True
+        if agent.state != AgentState.DISCONNECTED:
+            agent.set_state(AgentState.DISCONNECTED, now, why)
+            self._record("disconnected", agent, why)
 
     def _on_driver(self, seen: DriverSeen) -> None:
         self._in_flight.discard("driver")
@@ -281,31 +331,19 @@ class Engine:
         unknown: set[str] = set()
         for handle in seen.handles:
             agent = self.agents.get(handle.name)
-            if agent is None and not self._adopted:
+            if agent is None and (not self._adopted or handle.name in self._unknown):
+                if self._adopted:  # seen twice with no record: a launch that failed on our side only
+                    log.warning("%s runs with this daemon's identity but no record: adopting it", handle.name)
+                    self.stats.leaks += 1
                 self._adopt(handle, now)
             elif agent is None:
                 unknown.add(handle.name)
             else:
                 self._apply_handle(agent, handle, now)
         self._adopted = True
-        for name in unknown & self._leak_candidates:
-            log.warning("leak: %s runs with this daemon's identity but no agent record; deleting it", name)
-            self.stats.leaks += 1
-            self._record("leak", None, f"deleted leaked agent {name}")
-            self._spawn(
-                actions.retire,
-                self.driver,
-                self.controllers.get(by_name[name].controller),
-                name,
-                self.config.daemon.retire_grace,
-                False,
-                True,
-            )
-        self._leak_candidates = unknown - self._leak_candidates
+        self._unknown = unknown
         for agent in list(self.agents.values()):
-            if agent.name not in by_name and agent.state != AgentState.REQUESTED:
-                if agent.state == AgentState.RETIRING:
-                    continue
+            if agent.name not in by_name and agent.state not in (AgentState.REQUESTED, AgentState.RETIRING):
                 self._lost(agent, "its process or pod is gone", now)
         self._plan(now)
 
@@ -315,14 +353,16 @@ class Engine:
         if handle.controller not in self.controllers:
             log.warning("adopting %s of unknown controller %r", handle.name, handle.controller)
         state = AgentState.PENDING if handle.status == DriverStatus.PENDING else AgentState.BOOTING
-        agent = Agent(handle.name, handle.label, handle.controller, state, handle.created, now, comment="adopted")
+        created = self.from_wall(handle.created)
+        agent = Agent(handle.name, handle.label, handle.controller, state, min(created, now), now, comment="adopted")
         self.agents[agent.name] = agent
         self.stats.adopted += 1
         self._record("adopted", agent, f"adopted ({handle.status})")
         self._apply_handle(agent, handle, now)
         if handle.hold_reason is not None and agent.state != AgentState.FAILED:
             agent.held_from, agent.state = agent.state, AgentState.HELD
-            agent.hold_reason, agent.hold_until = handle.hold_reason, handle.hold_until
+            agent.hold_reason = handle.hold_reason
+            agent.hold_until = None if handle.hold_until is None else self.from_wall(handle.hold_until)
             agent.comment = f"held: {handle.hold_reason}" if handle.hold_reason else "held"
         self._refresh_computers(agent.controller)
 
@@ -374,15 +414,17 @@ class Engine:
             return
         now = self.clock()
         if result.busy:
-            agent.set_state(AgentState.BUSY, now, "a build started on it while it was retiring")
-            self.demand.record_start(agent.label, now)
-            self._record("busy", agent, agent.comment)
+            agent.retire_requested = True  # retired when this build ends
+            self._mark_busy(agent, now, "a build started on it while it was retiring")
             self._refresh_computers(agent.controller)
             return
         if not result.ok:
+            limits = self.config.limits
             agent.retire_attempts += 1
-            agent.retry_at = now + min(60.0, 2.0 * 2**agent.retire_attempts)
+            wait = Backoff(agent.retire_attempts - 1).failed(now, limits.backoff_initial, limits.backoff_max)
+            agent.retry_at = wait.until
             agent.comment = f"retire failed (will retry): {result.error}"
+            self._record("retire-failed", agent, agent.comment)
             log.warning("retiring %s failed, will retry: %s", agent.name, result.error)
             return
         del self.agents[result.name]
@@ -402,11 +444,12 @@ class Engine:
             if agent.state == AgentState.HELD and agent.hold_until is not None and now >= agent.hold_until:
                 self._release(agent, now, "hold expired")
             elif agent.state == AgentState.RETIRING and agent.retry_at and now >= agent.retry_at:
-                agent.retry_at = 0.0
                 self._spawn_retire(agent)
+            elif agent.state == AgentState.BUSY:
+                self._request_offline(agent)  # a take-offline that failed is tried again
         # Pipelines name no agent in their events: a one-shot agent's first build is seen in /computer
         # only. Watch from the moment it runs (booting), so it goes offline before that build ends.
-        watched = (AgentState.BOOTING, AgentState.READY, AgentState.BUSY)
+        watched = (AgentState.BOOTING, AgentState.READY, AgentState.BUSY, AgentState.DISCONNECTED)
         for name in self.controllers:
             if any(
                 a.controller == name and a.state in watched and not self._label(a).reuse for a in self.agents.values()
@@ -417,18 +460,26 @@ class Engine:
     def _on_reconcile(self, _: Reconcile) -> None:
         if "driver" not in self._in_flight:
             self._in_flight.add("driver")
-            self._spawn(actions.list_driver, self.driver)
+            self._spawn(actions.list_driver, self.driver, fail=lambda why: DriverSeen(None, why))
         for name in self.controllers:
             self._refresh_computers(name)
 
     def _on_reload(self, message: Reload) -> None:
         new: Config = message.config
         old = self.config
+        missing = {lab.controller for lab in new.labels if lab.controller} - {c.name for c in new.controllers}
+        if missing:  # the loader refuses this; never let a bad config reach the planner
+            log.error("reload refused: labels name unknown controllers %s", ", ".join(sorted(missing)))
+            return
         self.config = new
+        self.controllers.update(message.controllers)
+        self.credentials.update(message.credentials)
         self.demand.reconfigure(new)
         self.backoff = {k: v for k, v in self.backoff.items() if k in {lab.name for lab in new.labels}}
         changed = [lab.name for lab in new.labels if lab not in old.labels]
         self._record("reload", None, f"config reloaded; labels changed: {', '.join(changed) or 'none'}")
+        for name in message.controllers:
+            self._refresh_computers(name)
         self._plan(self.clock())
 
     def _on_stop(self, _: Stop) -> None:
@@ -458,7 +509,8 @@ class Engine:
                 agent.hold_reason = str(cmd.args.get("reason") or "")
                 agent.comment = f"held: {agent.hold_reason}" if agent.hold_reason else "held"
                 self._record("held", agent, agent.comment)
-                self._spawn(actions.mark_hold, self.driver, agent.name, agent.hold_reason, agent.hold_until)
+                until = None if agent.hold_until is None else self.to_wall(agent.hold_until)
+                self._spawn(actions.mark_hold, self.driver, agent.name, agent.hold_reason, until)
             elif cmd.op == "release":
                 if agent.state != AgentState.HELD:
                     raise ValueError(f"{agent.name} is not held")
@@ -498,6 +550,7 @@ class Engine:
             backoff=self.backoff,
             bucket=self.bucket,
             now=now,
+            seen=self.seen,
         )
         self.bucket = result.bucket
         self.blocked = result.blocked
@@ -507,8 +560,9 @@ class Engine:
                 self._fail_label(agent.label, now)
             self._retire(agent, retire.reason, retire.failed)
         for label_name, count in result.launches.items():
+            lab = self.config.label(label_name)
             for _ in range(count):
-                self._launch(self.config.label(label_name), now)
+                self._launch(lab, now)
 
     def _launch(self, lab: LabelConfig, now: float) -> None:
         name = self._new_name(lab)
@@ -516,7 +570,7 @@ class Engine:
         agent = Agent(name, lab.name, controller.name, AgentState.REQUESTED, now, now, comment="launch requested")
         self.agents[name] = agent
         self.stats.launched[lab.name] += 1
-        latency = self.demand.served(lab.name, now)
+        latency = self.demand.served(lab.name, self.wall())
         if latency is not None:
             self.stats.queue_to_launch.append(latency)
         self._record("requested", agent, "launch requested")
@@ -532,6 +586,7 @@ class Engine:
             controller,
             self.config.daemon.id,
             self.credentials.get(controller.name),
+            fail=lambda why: Launched(name, None, why, transient=True),
         )
 
     def _retire(self, agent: Agent, reason: str, failed: bool, *, force: bool = False) -> None:
@@ -546,16 +601,20 @@ class Engine:
         self._spawn_retire(agent, force=force)
 
     def _spawn_retire(self, agent: Agent, *, force: bool = False) -> None:
+        agent.retry_at = 0.0
+        if f"offline:{agent.name}" in self._in_flight:
+            agent.retry_at = self.clock()  # never two take-offline calls at once: they would toggle
+            return
+        name = agent.name
         self._spawn(
             actions.retire,
             self.driver,
             self.controllers.get(agent.controller),
-            agent.name,
+            name,
             self.config.daemon.retire_grace,
-            agent.offline_requested,
             force,
+            fail=lambda why: Retired(name, ok=False, error=why),
         )
-        agent.offline_requested = True
 
     def _fail_label(self, label: str, now: float) -> None:
         limits = self.config.limits
@@ -576,7 +635,7 @@ class Engine:
             self._dirty.add(key)
             return
         self._in_flight.add(key)
-        self._spawn_fast(actions.read_computers, client)
+        self._spawn_fast(actions.read_computers, client, fail=lambda why: ComputersSeen(controller, None, why))
 
     def _clean_lingering(self, controller: str, nodes: Mapping[str, NodeView]) -> None:
         """Offline nodes named like ours that no agent owns, seen twice in a row, are deleted."""
@@ -597,16 +656,24 @@ class Engine:
         for name in candidates & previous:
             if client is not None and not self.dry_run:
                 log.info("deleting lingering node %s on %s", name, controller)
-                self._spawn(actions.delete_node, client, name)
+                self._spawn(actions.delete_node, client, name, fail=_node_deleted_failure(controller, name))
 
-    def _spawn_fast(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _spawn_fast(self, fn: Callable[..., Any], *args: Any, fail: Callable[[str], Any] | None = None) -> None:
         """Short Jenkins calls that must not wait behind slow driver work (a one-shot agent has to
         go offline while its build runs, whatever the launches and retirements are doing)."""
-        self._spawn(fn, *args, executor=self.fast_executor)
+        self._spawn(fn, *args, fail=fail, executor=self.fast_executor)
 
-    def _spawn(self, fn: Callable[..., Any], *args: Any, executor: Executor | None = None) -> None:
+    def _spawn(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        fail: Callable[[str], Any] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        """Run ``fn`` in a worker; its result comes back as a message, and so does ``fail(why)``
+        if it raises (every in-flight marker is cleared by one or the other)."""
         try:
-            future = (executor or self.executor).submit(actions.guarded, fn, self.submit, *args)
+            future = (executor or self.executor).submit(actions.guarded, fn, self.submit, fail, *args)
         except RuntimeError:  # executor shut down while stopping
             log.debug("not running %s: shutting down", fn.__name__)
             return
@@ -638,7 +705,7 @@ class Engine:
     def _record(self, kind: str, agent: Agent | None, message: str) -> None:
         self.history.append(
             {
-                "time": self.clock(),
+                "time": self.wall(),
                 "kind": kind,
                 "agent": agent.name if agent else None,
                 "label": agent.label if agent else None,
@@ -646,8 +713,19 @@ class Engine:
             }
         )
 
+    def to_wall(self, t: float) -> float:
+        """An engine-clock time as wall time (for display and for what is stored on agents)."""
+        return self.wall() - (self.clock() - t)
+
+    def from_wall(self, t: float) -> float:
+        return self.clock() - (self.wall() - t)
+
     def counts(self) -> Counter[tuple[str, AgentState]]:
         return Counter((a.label, a.state) for a in self.agents.values())
+
+
+def _node_deleted_failure(controller: str, name: str) -> Callable[[str], NodeDeleted]:
+    return lambda why: NodeDeleted(controller, name, why)
 
 
 def _matches_pattern(rest: str, slugs: set[str]) -> bool:
@@ -658,9 +736,9 @@ def _matches_pattern(rest: str, slugs: set[str]) -> bool:
 _HANDLERS: dict[type, Callable[[Engine, Any], None]] = {
     BuildStarted: Engine._on_build_started,
     BuildFinished: Engine._on_build_finished,
-    NodeOffline: Engine._on_node_offline,
+    NodeOffline: Engine._on_node_event,
     AgentChanged: Engine._on_agent_changed,
-    NodeOnline: Engine._on_node_online,
+    NodeOnline: Engine._on_node_event,
     LifecycleHint: Engine._on_hint,
     DemandRefresh: Engine._on_demand_refresh,
     DemandUpdate: Engine._on_demand,
@@ -669,6 +747,7 @@ _HANDLERS: dict[type, Callable[[Engine, Any], None]] = {
     Launched: Engine._on_launched,
     Retired: Engine._on_retired,
     NodeDeleted: Engine._on_node_deleted,
+    OfflineTaken: Engine._on_offline_taken,
     Tick: Engine._on_tick,
     Reconcile: Engine._on_reconcile,
     Reload: Engine._on_reload,

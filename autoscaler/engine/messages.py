@@ -62,6 +62,16 @@ class Retired:
 
 
 @dataclass(frozen=True)
+class OfflineTaken:
+    """The result of taking a one-shot agent's node offline at build start."""
+
+    controller: str
+    name: str
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class NodeDeleted:
     controller: str
     name: str
@@ -81,6 +91,10 @@ class Command:
 class Reload:
     config: Any
     """The new validated :class:`~autoscaler.config.Config`."""
+    controllers: dict[str, Any] = field(default_factory=dict)
+    """Clients of controllers the new config adds (existing ones are kept)."""
+    credentials: dict[str, str | None] = field(default_factory=dict)
+    """Agent credentials per controller, re-read."""
 
 
 @dataclass(frozen=True)

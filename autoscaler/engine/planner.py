@@ -48,9 +48,13 @@ def plan(
     backoff: Mapping[str, Backoff],
     bucket: TokenBucket,
     now: float,
+    seen: Mapping[str, float] | None = None,
 ) -> Plan:
+    """``seen``: per controller, when ``/computer`` was last read successfully. A boot or
+    reconnect timeout is only decided on a reading taken after it ran out (a Jenkins that cannot be
+    read is no evidence that an agent failed). ``None``: every controller is read just now."""
     labels = {lab.name: lab for lab in config.labels}
-    retires = _retirements(agents, demand, labels, config, now)
+    retires = _retirements(agents, demand, labels, config, now, seen)
     retiring = {r.name for r in retires}
     label_of = {a.name: a.label for a in agents}
     failing = {label_of[r.name] for r in retires if r.failed}
@@ -119,11 +123,17 @@ def _retirements(
     labels: Mapping[str, LabelConfig],
     config: Config,
     now: float,
+    seen: Mapping[str, float] | None,
 ) -> list[Retire]:
     retires: list[Retire] = []
     idle: dict[str, list[Agent]] = defaultdict(list)
     supply: Counter[str] = Counter()
     boot_timeout = config.limits.boot_timeout
+
+    def timed_out(agent: Agent, since: float) -> bool:
+        deadline = since + boot_timeout
+        return now >= deadline and (seen is None or seen.get(agent.controller, -math.inf) >= deadline)
+
     for agent in agents:
         if agent.state in (AgentState.HELD, AgentState.RETIRING, AgentState.BUSY):
             continue
@@ -135,12 +145,16 @@ def _retirements(
             reason = Retire(agent.name, "deleted by request")
         elif lab is None:
             reason = Retire(agent.name, "its label is no longer configured")
-        elif agent.state in NOT_YET_ONLINE and now - agent.created >= boot_timeout:
+        elif agent.state in NOT_YET_ONLINE and timed_out(agent, agent.created):
             reason = Retire(agent.name, f"not online in Jenkins after {format_duration(boot_timeout)}", failed=True)
+        elif agent.state == AgentState.DISCONNECTED and timed_out(agent, agent.state_since):
+            reason = Retire(agent.name, f"disconnected from Jenkins for {format_duration(boot_timeout)}")
         elif agent.state == AgentState.READY and agent.used and not lab.reuse:
             reason = Retire(agent.name, "its build finished (one build per agent)")
         if reason is not None:
             retires.append(reason)
+            continue
+        if agent.state == AgentState.DISCONNECTED:
             continue
         supply[agent.label] += 1
         if agent.state == AgentState.READY:

@@ -17,6 +17,9 @@ class AgentState(enum.StrEnum):
     """Online and idle."""
     BUSY = "busy"
     """A build runs on it."""
+    DISCONNECTED = "disconnected"
+    """Was online; its node is now disconnected or missing in Jenkins. Not counted as supply;
+    retired if it stays so for ``boot-timeout``."""
     RETIRING = "retiring"
     """Taken offline, stop requested."""
     HELD = "held"
@@ -52,7 +55,7 @@ class Agent:
     retire_requested: bool = False
     """Retire as soon as it is not busy (``autoscaler delete`` without ``--now``)."""
     offline_requested: bool = False
-    """We asked Jenkins to take it offline (never toggle twice)."""
+    """Jenkins confirmed our request to take it offline (a one-shot agent at build start)."""
     finished_builds: set[str] = field(default_factory=set)
     retire_attempts: int = 0
     retry_at: float = 0.0

@@ -30,13 +30,13 @@ def agent_row(engine: Engine, agent: Agent) -> dict[str, Any]:
         "label": agent.label,
         "state": str(agent.state),
         "controller": agent.controller,
-        "created": iso(agent.created),
-        "state_since": iso(agent.state_since),
+        "created": iso(engine.to_wall(agent.created)),
+        "state_since": iso(engine.to_wall(agent.state_since)),
         "age_seconds": round(now - agent.created, 1),
         "in_state_seconds": round(now - agent.state_since, 1),
         "build": agent.build,
         "comment": agent.comment,
-        "hold_until": iso(agent.hold_until),
+        "hold_until": iso(None if agent.hold_until is None else engine.to_wall(agent.hold_until)),
         "hold_reason": agent.hold_reason or None,
     }
 
@@ -82,7 +82,7 @@ def demand(engine: Engine) -> dict[str, Any]:
                 "controller": listener.controller,
                 "items": len(listener.items),
                 "error": listener.error,
-                "updated": iso(listener.updated or None),
+                "updated": iso(engine.to_wall(listener.updated) if listener.updated else None),
             }
         )
         for wanted in listener.items.values():
@@ -93,7 +93,7 @@ def demand(engine: Engine) -> dict[str, Any]:
                     "wants": wanted.wants,
                     "label": wanted.label,
                     "what": wanted.what,
-                    "since": iso(wanted.since),
+                    "since": iso(engine.to_wall(wanted.since)),
                 }
             )
     return {"per_label": engine.demand.per_label(), "listeners": listeners, "items": items}

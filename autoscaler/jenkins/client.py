@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import requests
 
 from autoscaler.config.models import ControllerConfig
 from autoscaler.jenkins.computers import COMPUTER_TREE, NodeView, parse_computers
-from autoscaler.jenkins.credentials import read_token
+from autoscaler.jenkins.credentials import CredentialError, read_token
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,11 +39,11 @@ class JenkinsClient:
         self.controller = controller
         self.name = controller.name
         self._retries = retries
-        token = read_token(controller)
+        self._token = read_token(controller)
         self._server = jenkins.Jenkins(
             controller.url,
             username=controller.user,
-            password=token,
+            password=self._token,
             timeout=controller.timeout,
         )
         self._server._session.verify = controller.verify_tls
@@ -135,33 +136,81 @@ class JenkinsClient:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one request with retries. Whatever the request raises comes out as a
+        :class:`JenkinsError`: a reset mid-response, a page that is not JSON, an expired session."""
         delay = 0.2
+        refreshed = False
         for attempt in range(self._retries + 1):
             try:
                 with self._slots:
                     return fn()
             except jenkins.NotFoundException as exc:
                 raise JenkinsError(f"{self.name}: {what}: not found", transient=False, not_found=True) from exc
-            except (jenkins.TimeoutException, requests.ConnectionError, requests.Timeout) as exc:
-                error = JenkinsError(f"{self.name}: {what}: {_short(exc)}")
-            except requests.HTTPError as exc:
-                status = exc.response.status_code if exc.response is not None else 0
-                error = JenkinsError(f"{self.name}: {what}: HTTP {status}", transient=status >= 500)
+            except (jenkins.TimeoutException, requests.RequestException) as exc:
+                error = self._http_error(what, exc)
             except jenkins.JenkinsException as exc:
-                text = str(exc)
-                auth = "[401]" in text or "[403]" in text
-                transient = "[500]" in text or not auth
-                error = JenkinsError(f"{self.name}: {what}: {_short(exc)}", transient=transient)
-                if "[403]" in text:
-                    self._server.crumb = None  # a stale crumb/session pair is the usual cause
+                error = JenkinsError(f"{self.name}: {what}: {_short(exc)}", transient=not _auth_failure(exc))
+                status = _status_of(exc)
+                if status in (401, 403) and not refreshed:
+                    # 403: a Jenkins restart voided the session and its crumb; 401: the token may
+                    # have been rotated (its file is read again). Either way: fresh credentials, once.
+                    refreshed = True
+                    if self._refresh(status):
+                        continue
+            except ValueError as exc:  # a crumb or error page that is not JSON
+                error = JenkinsError(f"{self.name}: {what}: unexpected answer ({_short(exc)})")
             if not error.transient or attempt == self._retries:
                 raise error
             time.sleep(delay)
             delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise error
+
+    def _http_error(self, what: str, exc: BaseException) -> JenkinsError:
+        if isinstance(exc, requests.HTTPError):
+            status = exc.response.status_code if exc.response is not None else 0
+            return JenkinsError(f"{self.name}: {what}: HTTP {status}", transient=status >= 500 or status == 0)
+        return JenkinsError(f"{self.name}: {what}: {_short(exc)}")
+
+    def _refresh(self, status: int) -> bool:
+        """Start a new session (cookies and crumb); after a 401, re-read the token. Returns whether
+        a retry can help."""
+        self._server.crumb = None
+        self._server._session.cookies.clear()
+        if status == 403:
+            log.info("%s: session or crumb refused (a Jenkins restart?); starting a new session", self.name)
+            return True
+        try:
+            token = read_token(self.controller)
+        except CredentialError as exc:
+            log.warning("%s: cannot re-read the token after a 401: %s", self.name, exc)
+            return False
+        if token == self._token:
+            return False
+        log.info("%s: the token changed; using the new one", self.name)
+        self.set_token(token)
+        return True
+
+    def set_token(self, token: str | None) -> None:
+        """Use a new API token from the next request on (a rotated token; SIGHUP)."""
+        self._token = token
+        if self.controller.user is not None and token is not None:
+            auth = requests.auth.HTTPBasicAuth(self.controller.user.encode(), token.encode())
+            self._server._auths[0] = ("basic", auth)
+            self._server._session.auth = auth
+        self._server.crumb = None
+        self._server._session.cookies.clear()
 
     def close(self) -> None:
         self._server._session.close()
+
+
+def _status_of(exc: BaseException) -> int:
+    match = re.search(r"\[(\d{3})\]", str(exc))
+    return int(match.group(1)) if match else 0
+
+
+def _auth_failure(exc: BaseException) -> bool:
+    return _status_of(exc) in (401, 403)
 
 
 def _short(exc: BaseException) -> str:

@@ -86,29 +86,43 @@ class FakeController:
     offline_calls: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     down: bool = False
+    """Every call raises :class:`JenkinsError` (connection refused)."""
+    fail_next: dict[str, list[BaseException]] = field(default_factory=dict)
+    """Per method name (``computers``, ``node``, ``take_offline``, ``delete_node``): exceptions
+    its next calls raise, one per call (any exception: a library error the client missed, too)."""
 
-    def computers(self) -> dict[str, NodeView]:
+    def _fault(self, method: str) -> None:
+        pending = self.fail_next.get(method)
+        if pending:
+            raise pending.pop(0)
         if self.down:
             raise JenkinsError(f"{self.name}: connection refused")
+
+    def computers(self) -> dict[str, NodeView]:
+        self._fault("computers")
         return dict(self.nodes)
 
     def node(self, name: str) -> dict[str, Any] | None:
+        self._fault("node")
         view = self.nodes.get(name)
         if view is None:
             return None
         return {"displayName": name, "idle": not view.busy, "temporarilyOffline": view.temporarily_offline}
 
     def take_offline(self, name: str, message: str) -> bool:
-        if self.down:
-            raise JenkinsError(f"{self.name}: connection refused")
-        self.offline_calls.append(name)
+        """As the real client: a node already offline is not toggled (``offline_calls`` lists toggles)."""
+        self._fault("take_offline")
         view = self.nodes.get(name)
+        if view is not None and view.temporarily_offline:
+            return True
+        self.offline_calls.append(name)
         if view is None:
             return False
         self.set(name, temporarily_offline=True)
         return True
 
     def delete_node(self, name: str) -> bool:
+        self._fault("delete_node")
         self.deleted.append(name)
         return self.nodes.pop(name, None) is not None
 
