@@ -2,7 +2,9 @@
 
 One create and one delete per agent, plus one watch of this daemon's pods (resumed from its last
 resource version, relisted on 410 Gone); ``list()`` answers from the watch's cache, so reconciling
-costs no API call. API calls are rate limited (qps/burst) and launches bounded in flight.
+costs no API call. API calls are rate limited (qps/burst) and launches bounded in flight. Every
+call is bounded by ``request-timeout`` (connect, then answer) and is not retried by the HTTP layer,
+so a hung API server costs a worker at most that long; the engine retries later.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from autoscaler.drivers.kubernetes import podspec
+from autoscaler.drivers.kubernetes import errors, podspec
+from autoscaler.drivers.kubernetes.ratelimit import RateLimiter
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 from autoscaler.drivers.kubernetes.status import handle_of
 from autoscaler.events import AgentChanged
@@ -30,33 +33,6 @@ from autoscaler.plugin import AgentHandle, Driver, DriverError, DriverSettings, 
 
 log = logging.getLogger(__name__)
 IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-
-
-class RateLimiter:
-    """Token bucket: ``qps`` calls a second on average, ``burst`` at once."""
-
-    def __init__(
-        self,
-        qps: float,
-        burst: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.qps, self.burst = qps, float(burst)
-        self.clock, self.sleep = clock, sleep
-        self.tokens, self.stamp = float(burst), clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            now = self.clock()
-            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.qps)
-            self.stamp = now
-            self.tokens -= 1
-            wait = -self.tokens / self.qps if self.tokens < 0 else 0.0
-        if wait > 0:
-            self.sleep(wait)
 
 
 def api_client(settings: KubernetesSettings) -> client.ApiClient:
@@ -81,6 +57,7 @@ def api_client(settings: KubernetesSettings) -> client.ApiClient:
                 config.load_kube_config(context=settings.context, client_configuration=cfg)
     except (ConfigException, OSError) as exc:
         raise DriverError(f"kubernetes: no usable cluster configuration: {exc}", transient=False) from None
+    cfg.retries = False  # no silent retries: each call is bounded by request-timeout, the engine retries
     return client.ApiClient(cfg)
 
 
@@ -97,6 +74,8 @@ class KubernetesDriver(Driver):
         self.api_client = api_client(settings)
         self.core = client.CoreV1Api(self.api_client)
         self.limiter = RateLimiter(settings.qps, settings.burst)
+        self.timeouts = (settings.request_timeout, settings.request_timeout)
+        """``_request_timeout`` of every call: (connect, read)."""
         self.in_flight = threading.BoundedSemaphore(settings.max_in_flight)
         self.cache: dict[str, dict[str, Any]] = {}
         self._cache_lock = threading.Lock()
@@ -129,15 +108,12 @@ class KubernetesDriver(Driver):
         return handle_of(created, spec.controller.name)
 
     def delete(self, name: str, *, grace: float) -> None:
-        self.limiter.acquire()
+        what = f"delete pod {name}"
         try:
-            self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=int(grace))
+            self._call(what, self.core.delete_namespaced_pod, name, self.namespace, grace_period_seconds=int(grace))
         except ApiException as exc:
-            if exc.status == 404:
-                return
-            raise _driver_error(f"delete pod {name}", exc) from None
-        except Exception as exc:  # connection refused, timeouts
-            raise DriverError(f"delete pod {name}: {exc}") from None
+            if exc.status != 404:
+                raise errors.api_error(what, exc) from None
 
     def list(self) -> builtins.list[AgentHandle]:
         self._ensure_watch()
@@ -148,14 +124,13 @@ class KubernetesDriver(Driver):
 
     def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:
         value = None if reason is None else json.dumps({"reason": reason, "until": until})
-        self.limiter.acquire()
+        what = f"annotate pod {name}"
+        patch = {"metadata": {"annotations": {podspec.ANN_HOLD: value}}}
         try:
-            self.core.patch_namespaced_pod(
-                name, self.namespace, {"metadata": {"annotations": {podspec.ANN_HOLD: value}}}
-            )
+            self._call(what, self.core.patch_namespaced_pod, name, self.namespace, patch)
         except ApiException as exc:
             if exc.status != 404:
-                raise _driver_error(f"annotate pod {name}", exc) from None
+                raise errors.api_error(what, exc) from None
 
     def close(self) -> None:
         self._stop.set()
@@ -177,40 +152,86 @@ class KubernetesDriver(Driver):
 
     # -- pods -------------------------------------------------------------------------------
 
-    def _create_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
-        name = pod["metadata"]["name"]
+    def _call(self, what: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One rate-limited API call bounded by ``request-timeout``. An error answer raises
+        :class:`ApiException` for the caller to read; no answer raises :class:`errors.NoAnswer`."""
         self.limiter.acquire()
         try:
-            created = self.core.create_namespaced_pod(self.namespace, pod)  # type: ignore[arg-type]
+            return method(*args, _request_timeout=self.timeouts, **kwargs)
+        except ApiException:
+            raise
+        except Exception as exc:  # refused, timed out, dropped
+            raise errors.transport_error(what, exc, self.k8s.request_timeout) from None
+
+    def _create_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
+        name = pod["metadata"]["name"]
+        what = f"create pod {name}"
+        try:
+            created = self._call(what, self.core.create_namespaced_pod, self.namespace, pod)
         except ApiException as exc:
             if exc.status == 409:  # an earlier attempt of this very launch got through
                 log.info("pod %s already exists: taking it as launched", name)
-                return self._read_pod(name)
-            raise _driver_error(f"create pod {name}", exc) from None
-        except Exception as exc:
-            raise DriverError(f"create pod {name}: {exc}") from None
+                return self._own_pod(name, what)
+            raise errors.api_error(what, exc) from None
+        except errors.NoAnswer as exc:
+            if not exc.sent:
+                raise
+            return self._created_unanswered(name, exc)
         return dict(self.api_client.sanitize_for_serialization(created))
 
-    def _read_pod(self, name: str) -> dict[str, Any]:
-        self.limiter.acquire()
+    def _created_unanswered(self, name: str, exc: errors.NoAnswer) -> dict[str, Any]:
+        """A create that got no answer may have been made: look once. The pod found is launched;
+        otherwise the launch fails (transient) and a pod that appears later is in ``list()``."""
         try:
-            return dict(self.api_client.sanitize_for_serialization(self.core.read_namespaced_pod(name, self.namespace)))
+            pod = self._own_pod(name, f"create pod {name}")
+        except DriverError as again:
+            raise DriverError(
+                f"{exc}; the pod may exist all the same (it then shows in the listing with this daemon's labels;"
+                f" looking for it: {again})"
+            ) from None
+        log.warning("%s, but the pod was made: taking it as launched", exc)
+        return pod
+
+    def _own_pod(self, name: str, what: str) -> dict[str, Any]:
+        """The pod named ``name``, which must be this daemon's."""
+        try:
+            found = self._call(f"read pod {name}", self.core.read_namespaced_pod, name, self.namespace)
         except ApiException as exc:
-            raise _driver_error(f"read pod {name}", exc) from None
+            if exc.status == 404:
+                raise DriverError(f"{what}: pod {name} was said to exist but is not found") from None
+            raise errors.api_error(f"read pod {name}", exc) from None
+        pod = dict(self.api_client.sanitize_for_serialization(found))
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if labels.get(podspec.INSTANCE) != self.daemon_id or labels.get(podspec.MANAGED_BY) != "autoscaler":
+            raise DriverError(f"{what}: a pod named {name} exists and is not this daemon's", transient=False)
+        return pod
 
     def _relist(self) -> str:
-        self.limiter.acquire()
         try:
-            result = self.core.list_namespaced_pod(self.namespace, label_selector=self.selector)
+            result = self._call(
+                "list pods", self.core.list_namespaced_pod, self.namespace, label_selector=self.selector
+            )
         except ApiException as exc:
-            raise _driver_error("list pods", exc) from None
-        except Exception as exc:
-            raise DriverError(f"list pods: {exc}") from None
+            raise errors.api_error("list pods", exc) from None
         data = self.api_client.sanitize_for_serialization(result)
+        fresh = {pod["metadata"]["name"]: pod for pod in data.get("items") or []}
         with self._cache_lock:
-            self.cache = {pod["metadata"]["name"]: pod for pod in data.get("items") or []}
+            previous, self.cache = self.cache, fresh
+        if self.relists:  # what changed while the watch was away
+            self._report_gap(previous, fresh)
         self.relists += 1
         return str((data.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _report_gap(self, before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
+        def version(pod: dict[str, Any]) -> Any:
+            return (pod.get("metadata") or {}).get("resourceVersion")
+
+        for name, pod in before.items():
+            if name not in after:
+                self._emit(pod, deleted=True)
+        for name, pod in after.items():
+            if name not in before or version(before[name]) != version(pod):
+                self._emit(pod, deleted=False)
 
     # -- the watch --------------------------------------------------------------------------
 
@@ -235,9 +256,9 @@ class KubernetesDriver(Driver):
                     self.namespace,
                     label_selector=self.selector,
                     resource_version=rv,
-                    timeout_seconds=int(self.k8s.watch_timeout),
+                    timeout_seconds=max(1, int(self.k8s.watch_timeout)),
                     allow_watch_bookmarks=True,
-                    _request_timeout=self.k8s.watch_timeout + 30,
+                    _request_timeout=(self.k8s.request_timeout, self.k8s.watch_timeout + self.k8s.request_timeout),
                 ):
                     rv = self._apply(event) or rv
                     if self._stop.is_set():
@@ -252,10 +273,11 @@ class KubernetesDriver(Driver):
                 log.warning("pod watch failed (%s %s): resuming in %.1fs", exc.status, exc.reason, pause)
             except DriverError as exc:
                 log.warning("pod list failed: %s; retrying in %.1fs", exc, pause)
-            except Exception as exc:  # connection dropped: resume from the last version seen
+            except Exception as exc:  # dropped, or silent past its timeout: resume from the last version seen
                 if self._stop.is_set():
                     return
-                log.warning("pod watch interrupted (%s): resuming in %.1fs", type(exc).__name__, pause)
+                why = errors.transport_error("pod watch", exc, self.k8s.watch_timeout + self.k8s.request_timeout)
+                log.warning("%s: resuming in %.1fs", why, pause)
             self._stop.wait(pause)
             pause = min(30.0, pause * 2)
 
@@ -267,19 +289,21 @@ class KubernetesDriver(Driver):
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             return str(rv) if rv else None
         name = meta.get("name", "")
-        default = self.context.config.controllers[0].name
         with self._cache_lock:
             if kind == "DELETED":
                 self.cache.pop(name, None)
             else:
                 self.cache[name] = obj
-        handle = handle_of(obj, default)
-        if kind == "DELETED":
+        self._emit(obj, deleted=kind == "DELETED")
+        return str(rv) if rv else None
+
+    def _emit(self, pod: dict[str, Any], *, deleted: bool) -> None:
+        handle = handle_of(pod, self.context.config.controllers[0].name)
+        if deleted:
             handle = AgentHandle(
                 handle.name, handle.label, handle.controller, DriverStatus.EXITED, handle.created, "pod deleted"
             )
         self.context.emit(AgentChanged(handle, source="kubernetes"))
-        return str(rv) if rv else None
 
     # -- inbound agents ---------------------------------------------------------------------
 
@@ -316,13 +340,23 @@ class KubernetesDriver(Driver):
 
     def _create_agent_secret(self, name: str, secret: str, pod_uid: str) -> None:
         body = podspec.agent_secret(name, secret, pod_uid, self.daemon_id)
-        self.limiter.acquire()
+        what = f"create secret for {name}"
         try:
-            self.core.create_namespaced_secret(self.namespace, body)  # type: ignore[arg-type]
+            self._call(what, self.core.create_namespaced_secret, self.namespace, body)
         except ApiException as exc:
-            if exc.status != 409:
-                self.delete(name, grace=0)
-                raise _driver_error(f"create secret for {name}", exc) from None
+            if exc.status == 409:
+                return
+            self._delete_quietly(name)
+            raise errors.api_error(what, exc) from None
+        except errors.NoAnswer:
+            self._delete_quietly(name)  # the pod cannot start without its secret
+            raise
+
+    def _delete_quietly(self, name: str) -> None:
+        try:
+            self.delete(name, grace=0)
+        except DriverError as exc:
+            log.warning("could not remove pod %s after a failed launch (it will show as a leak): %s", name, exc)
 
 
 def _jnlp_secret(xml: str) -> str:
@@ -330,16 +364,6 @@ def _jnlp_secret(xml: str) -> str:
     if not arguments or not re.fullmatch(r"[0-9a-fA-F]{16,}", arguments[0]):
         raise DriverError("the agent's JNLP file has no secret", transient=False)
     return str(arguments[0])
-
-
-def _driver_error(what: str, exc: ApiException) -> DriverError:
-    message = exc.reason or ""
-    with contextlib.suppress(ValueError):
-        message = json.loads(exc.body or "{}").get("message") or message
-    if exc.status == 403 and "exceeded quota" in message:
-        return DriverError(f"{what}: quota: {message}", transient=True)
-    transient = exc.status in (429, 500, 502, 503, 504) or exc.status == 0
-    return DriverError(f"{what}: {exc.status} {message}", transient=transient)
 
 
 def _own_namespace() -> str | None:

@@ -48,7 +48,11 @@ class KubernetesSettings(DriverSettings):
     max_in_flight: int = Field(default=8, ge=1)
     """Launches under way at once."""
     watch_timeout: Duration = Field(default=300.0, gt=0)
-    """A watch request is renewed (from its last resource version) after this long."""
+    """A watch request is renewed (from its last resource version) after this long; a watch that
+    stays silent ``request-timeout`` longer than that is taken as hung and opened again."""
+    request_timeout: Duration = Field(default=10.0, gt=0)
+    """Longest wait of an API call (create, delete, list, patch) to connect, and again for its
+    answer; a call that times out fails as a transient error."""
 
     @field_validator("namespace")
     @classmethod

@@ -3,19 +3,24 @@
 Pods and secrets in namespaces: create (409 AlreadyExists, 403 quota), get, list and watch with
 label selectors and resource versions (410 Gone once the history is compacted), graceful
 delete (404 when absent), and owner-reference garbage collection. A simulated kubelet
-(:mod:`autoscaler.testing.kubernetes.kubelet`) runs the pods as local processes.
+(:mod:`autoscaler.testing.kubernetes.kubelet`) runs the pods as local processes. Faults are
+injected per endpoint through ``api.faults`` (:mod:`autoscaler.testing.kubernetes.faults`);
+``api.refuse_connections()`` closes the port.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from autoscaler.testing.kubernetes.faults import Fault, Faults
 from autoscaler.testing.kubernetes.selectors import parse_selector
 from autoscaler.testing.kubernetes.store import ApiError, Obj, Store
 
@@ -26,17 +31,67 @@ KINDS = ("pods", "secrets")
 class _Handler(BaseHTTPRequestHandler):
     api: KubeApi
     protocol_version = "HTTP/1.1"
+    fault: Fault | None = None
+    """The fault fired by the request being answered (a slow or cut answer)."""
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("kube-api: " + format, *args)
 
-    def _send(self, code: int, body: Obj) -> None:
-        data = json.dumps(body).encode()
+    def setup(self) -> None:
+        super().setup()
+        self.api.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.api.connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def _send(self, code: int, body: Obj, raw: bytes | None = None) -> None:
+        data = json.dumps(body).encode() if raw is None else raw
+        fault, self.fault = self.fault, None
+        if fault is not None and fault.action == "slow":
+            fault.released.wait(fault.delay)
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "application/json" if raw is None else "text/plain")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if fault is not None and fault.action == "drop":
+            self.wfile.write(data[: len(data) // 2])
+            self._cut()
+            return
         self.wfile.write(data)
+
+    def _cut(self) -> None:
+        """Close the connection at once, mid-answer or before any."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _verb(self, method: str, name: str | None, query: dict[str, str]) -> str:
+        if method != "GET" or name is not None:
+            return method
+        return "WATCH" if query.get("watch") in ("true", "1") else "LIST"
+
+    def _injected(self, verb: str, path: str, kind: str, name: str) -> bool:
+        """Fire the fault armed for this request, if any; True when it answered (or hung up)."""
+        fault = self.api.faults.take(verb, path)
+        if fault is None:
+            return False
+        if fault.action in ("slow", "drop"):
+            self.fault = fault
+            return False
+        if fault.action == "hang":
+            fault.released.wait()
+        if fault.action in ("hang", "reset"):
+            self._cut()
+            return True
+        error = ApiError(fault.code, fault.reason, fault.message.format(kind=kind, name=name), name, kind)
+        if verb == "WATCH" and fault.code == 410:
+            self._watch_error(error)
+        else:
+            self._send(fault.code, error.status(), fault.body)
+        return True
 
     def _route(self) -> tuple[str, str, str | None, dict[str, str]] | None:
         url = urlsplit(self.path)
@@ -61,6 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
         kind, namespace, name, query = route
         store = self.api.store
         try:
+            if self._injected(self._verb(method, name, query), urlsplit(self.path).path, kind, name or _name(raw)):
+                return
             if method == "GET" and name is None and query.get("watch") in ("true", "1"):
                 store.calls[f"WATCH {kind}"] += 1
                 if self.api.refuse_watches:
@@ -101,14 +158,27 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._send(400, ApiError(400, "BadRequest", str(exc)).status())
 
-    def _watch(self, kind: str, namespace: str, query: dict[str, str]) -> None:
-        store = self.api.store
-        match = parse_selector(query.get("labelSelector"))
-        deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
+    def _stream_start(self) -> None:
+        fault, self.fault = self.fault, None
+        if fault is not None and fault.action == "slow":
+            fault.released.wait(fault.delay)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+
+    def _watch_error(self, error: ApiError) -> None:
+        self._stream_start()
+        self._chunk({"type": "ERROR", "object": error.status()})
+        self.wfile.write(b"0\r\n\r\n")
+        self.close_connection = True
+
+    def _watch(self, kind: str, namespace: str, query: dict[str, str]) -> None:
+        store = self.api.store
+        match = parse_selector(query.get("labelSelector"))
+        deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
+        path = urlsplit(self.path).path
+        self._stream_start()
         since = query.get("resourceVersion") or "0"
         pending: list[tuple[str, Obj]] = []
         with store.lock:
@@ -119,12 +189,15 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 last = int(since)
         generation = self.api.watch_generation
+        sent = 0
         try:
             while (
                 not self.api.stopping.is_set()
                 and time.monotonic() < deadline
                 and generation == self.api.watch_generation
             ):
+                if self._dropped(path, sent, b""):
+                    return
                 with store.changed:
                     events = store.events_after(last)
                     if events is None:
@@ -143,12 +216,25 @@ class _Handler(BaseHTTPRequestHandler):
                     ):
                         pending.append((change, obj))
                 for event, obj in pending:
+                    line = json.dumps({"type": event, "object": obj}).encode() + b"\n"
+                    if self._dropped(path, sent, line):
+                        return
                     self._chunk({"type": event, "object": obj})
+                    sent += 1
                 pending = []
             self.wfile.write(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
         self.close_connection = True
+
+    def _dropped(self, path: str, sent: int, line: bytes) -> bool:
+        """Cut the stream here if a drop is due: half of the next event, then the connection closes."""
+        if self.api.faults.take("WATCH", path, sent=sent) is None:
+            return False
+        if line:
+            self.wfile.write(f"{len(line):x}\r\n".encode() + line[: len(line) // 2])
+        self._cut()
+        return True
 
     def _chunk(self, event: Obj) -> None:
         line = json.dumps(event).encode() + b"\n"
@@ -168,6 +254,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
 
+def _name(raw: bytes) -> str:
+    """The object name in a request body, if any (for the message of an injected Status)."""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return ""
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    return str(meta.get("name") or "") if isinstance(meta, dict) else ""
+
+
 class KubeApi:
     """``with KubeApi() as api: ...``; point the client at ``api.url``."""
 
@@ -180,11 +276,16 @@ class KubeApi:
         self.refuse_watches = False
         """Answer watch requests with 503 (an API server restarting)."""
         self.watch_generation = 0
-        handler = type("Handler", (_Handler,), {"api": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.faults = Faults(self._notify)
+        """Per-endpoint fault switches (:mod:`autoscaler.testing.kubernetes.faults`)."""
+        self.connections: set[socket.socket] = set()
+        self._handler = type("Handler", (_Handler,), {"api": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.port = int(self.httpd.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="kube-api", daemon=True)
+        self._refusing = False
 
     def start(self) -> KubeApi:
         self._thread.start()
@@ -192,10 +293,38 @@ class KubeApi:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.faults.clear()  # releases hung requests
         with self.store.changed:
             self.store.changed.notify_all()
+        if not self._refusing:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+
+    def refuse_connections(self) -> None:
+        """Close the port (connections are refused) and every open connection, until
+        :meth:`accept_connections`."""
+        if self._refusing:
+            return
+        self._refusing = True
         self.httpd.shutdown()
         self.httpd.server_close()
+        for conn in list(self.connections):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def accept_connections(self) -> None:
+        """Listen again, on the same port."""
+        if not self._refusing:
+            return
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="kube-api", daemon=True)
+        self._thread.start()
+        self._refusing = False
+
+    def _notify(self) -> None:
+        with self.store.changed:
+            self.store.changed.notify_all()
 
     def __enter__(self) -> KubeApi:
         return self.start()
