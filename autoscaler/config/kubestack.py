@@ -7,6 +7,8 @@ from typing import Any
 from autoscaler.config.yamlpos import Path
 
 KUBESTACK_KEYS = frozenset({"jenkins", "kubernetes", "image"})
+CATCH_ALL = "kubestack"
+"""Name of the one pool a KubeStack config without ``labels:`` gets."""
 _TYPE_NAMES = {"jenkins_queue": "jenkins-queue"}
 
 
@@ -30,7 +32,10 @@ def translate(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[Path, st
     _driver(data.get("kubernetes"), out, warnings, origin)
     for section in ("demand-listeners", "destroy-listeners"):
         _listeners(section, data.get(section), out, origin)
-    _labels(data.get("labels"), data.get("image"), out, origin)
+    if "labels" not in data and data.get("image") is not None:
+        _catch_all(data["image"], out, warnings, origin)
+    else:
+        _labels(data.get("labels"), data.get("image"), out, origin)
     return out, warnings, origin
 
 
@@ -126,3 +131,19 @@ def _labels(labels: Any, image: Any, out: Out, origin: Origin) -> None:
         out["labels"] = new_labels
     elif labels is not None:
         out["labels"] = labels
+
+
+def _catch_all(image: Any, out: Out, warnings: Warnings, origin: Origin) -> None:
+    """KubeStack ran one image for every label demanded: one catch-all pool does the same."""
+    out["labels"] = [{"name": CATCH_ALL, "catch-all": True, "image": image}]
+    origin[("labels",)] = ("image",)
+    origin[("labels", 0)] = ("image",)
+    origin[("labels", 0, "image")] = ("image",)
+    warnings.append(
+        (
+            ("image",),
+            f"no labels: section, so one catch-all label {CATCH_ALL!r} runs this image for every label "
+            "demanded, each agent carrying the labels its build asked for (at most 10 agents at once); "
+            "add labels: to size pools per label",
+        )
+    )

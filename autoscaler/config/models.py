@@ -101,6 +101,9 @@ class LabelConfig(Model):
     """Jenkins label atom this pool serves; agents carry it."""
     atoms: tuple[str, ...] = ()
     """Further Jenkins labels the agents carry, so expressions like ``linux&&docker`` match."""
+    catch_all: bool = False
+    """Also serve every label expression no other label serves; each agent is launched with the
+    labels its build asked for (KubeStack's one image for every label). At most one label."""
     controller: str | None = None
     """Controller the agents join; defaults to the first one."""
     connect: Literal["swarm", "inbound"] = "swarm"
@@ -255,6 +258,9 @@ class Config(Model):
                 raise ValueError(
                     f"labels[{i}].controller: no controller named {lab.controller!r} (have: {', '.join(names)})"
                 )
+        catch_all = [lab.name for lab in self.labels if lab.catch_all]
+        if len(catch_all) > 1:
+            raise ValueError(f"labels: only one label may be catch-all (have: {', '.join(catch_all)})")
         listener_names = [e.name or e.type for e in (*self.demand_listeners, *self.destroy_listeners)]
         _unique(listener_names, "listeners", "listener name (defaults to the type)")
         return self
@@ -264,6 +270,11 @@ class Config(Model):
             if lab.name == name:
                 return lab
         raise KeyError(name)
+
+    @property
+    def catch_all(self) -> LabelConfig | None:
+        """The label serving expressions no other label serves, if one is configured."""
+        return next((lab for lab in self.labels if lab.catch_all), None)
 
     def controller_of(self, lab: LabelConfig) -> ControllerConfig:
         wanted = lab.controller or self.controllers[0].name

@@ -6,13 +6,14 @@ label; different controllers add up. A listener whose source is down keeps its l
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from autoscaler import labels as label_expr
-from autoscaler.config.models import Config
+from autoscaler.config.models import Config, LabelConfig
 from autoscaler.engine.messages import DemandUpdate
 from autoscaler.events import DemandItem
 
@@ -111,6 +112,11 @@ class DemandBook:
     def served(self, label: str, now: float) -> float | None:
         """A launch was made for ``label``: mark its oldest unserved item served and return how
         long that item had been waiting."""
+        oldest = self.claim(label)
+        return None if oldest is None else max(0.0, now - oldest.since)
+
+    def claim(self, label: str) -> Wanted | None:
+        """Mark the oldest unserved item of ``label`` served and return it (None if none waits)."""
         if self._waiting is None:
             self._waiting = self._unserved_by_label()
         waiting = self._waiting.get(label)
@@ -118,8 +124,47 @@ class DemandBook:
             oldest = waiting.popleft()
             if oldest.key not in self._served:
                 self._served.add(oldest.key)
-                return max(0.0, now - oldest.since)
+                return oldest
         return None
+
+    def launch_label(self, lab: LabelConfig, now: float) -> tuple[LabelConfig, float | None]:
+        """For one launch of ``lab``: the label config to launch with, and how long the item it
+        serves had waited. An agent of the catch-all label also carries the labels its item asked
+        for, so Jenkins gives it that build."""
+        oldest = self.claim(lab.name)
+        latency = None if oldest is None else max(0.0, now - oldest.since)
+        if not lab.catch_all or oldest is None:
+            return lab, latency
+        extra = self._atoms_for(oldest.wants, lab)
+        if not extra:
+            return lab, latency
+        return lab.model_copy(update={"atoms": tuple(sorted({*lab.atoms, *extra}))}), latency
+
+    def catch_all_wants(self) -> Counter[str]:
+        """Items the catch-all label serves, per expression asked for (items waiting for one
+        named node left out); listeners of one controller merge by max, controllers add up."""
+        catch = self.config.catch_all
+        total: Counter[str] = Counter()
+        if catch is None:
+            return total
+        by_controller: dict[str, Counter[str]] = {}
+        for listener in self.listeners.values():
+            counts = Counter(
+                w.wants for w in listener.items.values() if w.label == catch.name and not w.wants.startswith("node ")
+            )
+            merged = by_controller.setdefault(listener.controller, Counter())
+            for wants, count in counts.items():
+                merged[wants] = max(merged[wants], count)
+        for counts in by_controller.values():
+            total.update(counts)
+        return total
+
+    def _atoms_for(self, wants: str, lab: LabelConfig) -> frozenset[str]:
+        try:
+            parsed = label_expr.parse(wants)
+        except (label_expr.LabelExpressionError, RecursionError):
+            return frozenset()
+        return satisfying_atoms(parsed, lab.all_atoms) or frozenset()
 
     def _unserved_by_label(self) -> dict[str, deque[Wanted]]:
         """Unserved items per label, oldest first (rebuilt once per change of demand)."""
@@ -155,12 +200,81 @@ class DemandBook:
         except label_expr.LabelExpressionError as exc:
             log.warning("queued work wants a malformed label expression %r: %s", expression, exc)
         else:
-            label = next(
-                (lab.name for lab in self.config.labels if label_expr.matches(parsed, lab.all_atoms)),
-                None,
-            )
+            label = resolve(parsed, self.config)
         self._expr_cache[expression] = label
         return label
+
+
+def resolve(parsed: label_expr.Expr, config: Config) -> str | None:
+    """The label serving an expression: the first (not catch-all) label whose agents match it,
+    else the catch-all label if agents can be given labels that match it."""
+    for lab in config.labels:
+        if not lab.catch_all and label_expr.matches(parsed, lab.all_atoms):
+            return lab.name
+    catch = config.catch_all
+    if catch is not None and satisfying_atoms(parsed, catch.all_atoms) is not None:
+        return catch.name
+    return None
+
+
+MAX_TRIES = 4096
+"""Most label sets tried for one expression (expressions are cached, so this is paid once)."""
+
+
+def satisfying_atoms(expr: label_expr.Expr, have: frozenset[str]) -> frozenset[str] | None:
+    """The fewest labels that, added to ``have``, make ``expr`` true; None if no set does
+    (``linux && !linux``, or ``!kubestack`` for an agent that must carry ``kubestack``)."""
+    candidates = sorted(label_expr.atoms_of(expr) - have)
+    tries = 0
+    for size in range(len(candidates) + 1):
+        for extra in itertools.combinations(candidates, size):
+            if label_expr.matches(expr, have | frozenset(extra)):
+                return frozenset(extra)
+            tries += 1
+            if tries >= MAX_TRIES:
+                every = frozenset(candidates)  # a long conjunction: all of them
+                return every if label_expr.matches(expr, have | every) else None
+    return None
+
+
+@dataclass(frozen=True)
+class Match:
+    """Waiting items of the catch-all label against its free agents."""
+
+    unmet: Counter[str]
+    """Items per expression no free agent can take: each needs a launch."""
+    spare: tuple[str, ...]
+    """Free agents no waiting item can use: surplus, whatever the label's total demand."""
+
+
+def match_free_agents(wants: Mapping[str, int], agents: Mapping[str, frozenset[str]]) -> Match:
+    """Pair waiting items (per expression) with free agents (name -> labels it carries).
+
+    Greedy, most constrained first: expressions that fewest agents can take go first, and each
+    takes the agents that fewest expressions could use."""
+    parsed: dict[str, label_expr.Expr | None] = {}
+    for wants_text in wants:
+        try:
+            parsed[wants_text] = label_expr.parse(wants_text)
+        except (label_expr.LabelExpressionError, RecursionError):
+            parsed[wants_text] = None
+    fits = {
+        w: [a for a, labels in sorted(agents.items()) if (e := parsed[w]) is not None and label_expr.matches(e, labels)]
+        for w in wants
+    }
+    usable_by = Counter(a for takers in fits.values() for a in takers)
+    free = set(agents)
+    unmet: Counter[str] = Counter()
+    for wants_text in sorted(wants, key=lambda w: (len(fits[w]), w)):
+        count = wants[wants_text]
+        for agent in sorted((a for a in fits[wants_text] if a in free), key=lambda a: (usable_by[a], a)):
+            if count == 0:
+                break
+            free.discard(agent)
+            count -= 1
+        if count > 0:
+            unmet[wants_text] = count
+    return Match(unmet, tuple(sorted(free)))
 
 
 def _wants(item: DemandItem) -> str:
