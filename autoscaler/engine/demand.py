@@ -6,6 +6,7 @@ label; different controllers add up. A listener whose source is down keeps its l
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections import Counter, deque
@@ -51,11 +52,16 @@ class DemandBook:
         self._waiting: dict[str, deque[Wanted]] | None = None
         self._per_label: dict[str, int] | None = None
         self._starts: dict[str, deque[float]] = {}
+        self._start_atoms: deque[tuple[float, frozenset[str]]] = deque()
+        """Starts on catch-all agents, with the labels the agent carries."""
 
-    def record_start(self, label: str, when: float) -> None:
+    def record_start(self, label: str, when: float, atoms: frozenset[str] | None = None) -> None:
         """A build started on an agent of ``label``. Its queue item is still in any report read
-        before ``when``; until a newer report arrives, that item is not counted again."""
+        before ``when``; until a newer report arrives, that item is not counted again. ``atoms``:
+        the labels a catch-all agent carries, to tell which expression its build wanted."""
         self._starts.setdefault(label, deque()).append(when)
+        if atoms is not None:
+            self._start_atoms.append((when, atoms))
         self._per_label = None
 
     def reconfigure(self, config: Config) -> None:
@@ -93,6 +99,8 @@ class DemandBook:
         for starts in self._starts.values():
             while starts and starts[0] < oldest:
                 starts.popleft()
+        while self._start_atoms and self._start_atoms[0][0] < oldest:
+            self._start_atoms.popleft()
 
     def per_label(self) -> dict[str, int]:
         if self._per_label is None:
@@ -152,6 +160,9 @@ class DemandBook:
             counts = Counter(
                 w.wants for w in listener.items.values() if w.label == catch.name and not w.wants.startswith("node ")
             )
+            for when, atoms in self._start_atoms:
+                if when >= listener.observed_at:  # started after this report was read: not waiting
+                    _discount(counts, atoms)
             merged = by_controller.setdefault(listener.controller, Counter())
             for wants, count in counts.items():
                 merged[wants] = max(merged[wants], count)
@@ -160,11 +171,8 @@ class DemandBook:
         return total
 
     def _atoms_for(self, wants: str, lab: LabelConfig) -> frozenset[str]:
-        try:
-            parsed = label_expr.parse(wants)
-        except (label_expr.LabelExpressionError, RecursionError):
-            return frozenset()
-        return satisfying_atoms(parsed, lab.all_atoms) or frozenset()
+        parsed = _parsed(wants)
+        return (satisfying_atoms(parsed, lab.all_atoms) if parsed is not None else None) or frozenset()
 
     def _unserved_by_label(self) -> dict[str, deque[Wanted]]:
         """Unserved items per label, oldest first (rebuilt once per change of demand)."""
@@ -223,8 +231,9 @@ MAX_TRIES = 4096
 
 def satisfying_atoms(expr: label_expr.Expr, have: frozenset[str]) -> frozenset[str] | None:
     """The fewest labels that, added to ``have``, make ``expr`` true; None if no set does
-    (``linux && !linux``, or ``!kubestack`` for an agent that must carry ``kubestack``)."""
-    candidates = sorted(label_expr.atoms_of(expr) - have)
+    (``linux && !linux``, or ``!kubestack`` for an agent that must carry ``kubestack``). A label
+    with spaces (``"Python 3.11"``) is never given: agents take their labels as a spaced list."""
+    candidates = sorted(atom for atom in label_expr.atoms_of(expr) - have if atom.split() == [atom])
     tries = 0
     for size in range(len(candidates) + 1):
         for extra in itertools.combinations(candidates, size):
@@ -252,16 +261,7 @@ def match_free_agents(wants: Mapping[str, int], agents: Mapping[str, frozenset[s
 
     Greedy, most constrained first: expressions that fewest agents can take go first, and each
     takes the agents that fewest expressions could use."""
-    parsed: dict[str, label_expr.Expr | None] = {}
-    for wants_text in wants:
-        try:
-            parsed[wants_text] = label_expr.parse(wants_text)
-        except (label_expr.LabelExpressionError, RecursionError):
-            parsed[wants_text] = None
-    fits = {
-        w: [a for a, labels in sorted(agents.items()) if (e := parsed[w]) is not None and label_expr.matches(e, labels)]
-        for w in wants
-    }
+    fits = {w: [a for a, labels in sorted(agents.items()) if _fits(w, labels)] for w in wants}
     usable_by = Counter(a for takers in fits.values() for a in takers)
     free = set(agents)
     unmet: Counter[str] = Counter()
@@ -275,6 +275,27 @@ def match_free_agents(wants: Mapping[str, int], agents: Mapping[str, frozenset[s
         if count > 0:
             unmet[wants_text] = count
     return Match(unmet, tuple(sorted(free)))
+
+
+def _discount(counts: Counter[str], atoms: frozenset[str]) -> None:
+    """One of the items that an agent carrying ``atoms`` could take is no longer waiting."""
+    for wants, count in counts.items():
+        if count > 0 and _fits(wants, atoms):
+            counts[wants] = count - 1
+            return
+
+
+def _fits(wants: str, atoms: frozenset[str]) -> bool:
+    parsed = _parsed(wants)
+    return parsed is not None and label_expr.matches(parsed, atoms)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(wants: str) -> label_expr.Expr | None:
+    try:
+        return label_expr.parse(wants)
+    except (label_expr.LabelExpressionError, RecursionError):
+        return None
 
 
 def _wants(item: DemandItem) -> str:

@@ -97,9 +97,11 @@ def book_with(cfg: Config, *expressions: str, controller: str = "main", listener
     return book
 
 
-def add(book: DemandBook, *expressions: str, controller: str = "main", listener: str = "queue") -> None:
+def add(
+    book: DemandBook, *expressions: str, controller: str = "main", listener: str = "queue", now: float = 100.0
+) -> None:
     items = tuple(DemandItem(f"{controller}:{i}", expression=e, since=float(i)) for i, e in enumerate(expressions))
-    book.update(DemandUpdate(listener, controller, DemandReport(items, controller)), {}, now=100.0)
+    book.update(DemandUpdate(listener, controller, DemandReport(items, controller)), {}, now=now)
 
 
 MIXED = config({"name": "python", "atoms": ["linux"]}, {"name": "any", "catch-all": True}, {"name": "docker"})
@@ -118,7 +120,7 @@ def test_without_a_catch_all_unmatched_expressions_stay_unserved() -> None:
 
 
 def test_expressions_no_agent_can_satisfy_are_not_charged_to_the_catch_all() -> None:
-    book = book_with(MIXED, "gpu&&!gpu", "!any && !python && !docker", "(")
+    book = book_with(MIXED, "gpu&&!gpu", "!any && !python && !docker", "(", '"Python 3.11"')
     assert book.per_label() == {}
 
 
@@ -161,6 +163,7 @@ def test_a_catch_all_agent_that_does_not_serve_its_build_never_counts_for_it() -
         ("a && b && c && d && e && f && g && h && i && j && k && l && m && n", {"any"}, set("abcdefghijklmn")),
         ("a -> b", {"any"}, set()),
         ("gpu <-> cuda", {"any"}, set()),
+        ('"Python 3.11" || py', {"any"}, {"py"}),
     ],
 )
 def test_satisfying_atoms_are_the_fewest_labels_that_match(expression: str, have: set[str], extra: set[str]) -> None:
@@ -172,3 +175,13 @@ def test_listeners_of_one_controller_merge_and_controllers_add_up_for_the_catch_
     add(book, "gpu", listener="gearman")
     add(book, "gpu", controller="other", listener="queue-other")
     assert book.catch_all_wants() == Counter({"gpu": 3})
+
+
+def test_a_build_started_on_a_catch_all_agent_is_not_counted_again_from_an_older_report() -> None:
+    book = book_with(MIXED, "gpu", "gpu", "arm64")  # read at 100
+    book.record_start("any", 101.0, frozenset({"any", "gpu"}))
+    assert book.catch_all_wants() == Counter({"gpu": 1, "arm64": 1})
+    add(book, "gpu", "arm64", now=102.0)  # read after the start: it is no longer in the queue
+    assert book.catch_all_wants() == Counter({"gpu": 1, "arm64": 1})
+    book.record_start("any", 103.0, frozenset({"any", "windows"}))  # took nothing this label waits for
+    assert book.catch_all_wants() == Counter({"gpu": 1, "arm64": 1})
