@@ -1,7 +1,9 @@
 """The simulated Jenkins' HTTP face: the REST endpoints python-jenkins and swarm clients use.
 
 Basic auth on everything; a crumb from ``/crumbIssuer/api/json`` tied to the session cookie and
-checked on every POST (403 otherwise), as Jenkins does.
+checked on every POST (403 otherwise), as Jenkins does. The cookie is ``JSESSIONID.<8 hex>``, its name
+new with every (simulated) restart. Requests matching a fault switch (``sim.faults``) are answered as
+the fault says (see :mod:`autoscaler.testing.jenkins.faults`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import json
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from autoscaler.testing.jenkins.faults import serve_faulty
+from autoscaler.testing.jenkins.pages import NO_CRUMB
 from autoscaler.testing.tree import TreeError, apply_tree, parse_tree
 
 if TYPE_CHECKING:
@@ -22,11 +27,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CRUMB_FIELD = "Jenkins-Crumb"
-COOKIE = "JSESSIONID.sim"
 
 
 class Sessions:
+    """Sessions and their crumbs; one instance per (simulated) Jenkins start."""
+
     def __init__(self) -> None:
+        self.cookie = f"JSESSIONID.{secrets.token_hex(4)}"
+        """The session cookie's name: Jenkins derives its suffix from the instance, new per start."""
         self._lock = threading.Lock()
         self.crumbs: dict[str, str] = {}
 
@@ -47,12 +55,30 @@ class JenkinsHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("sim-jenkins: " + format, *args)
 
+    def setup(self) -> None:
+        super().setup()
+        self.sim.connections.opened(self.connection)
+
+    def finish(self) -> None:
+        self.sim.connections.closed(self.connection)
+        super().finish()
+
+    def _dispatch(self, method: str, serve: Callable[[], None]) -> None:
+        path = urlsplit(self.path).path
+        self.sim.count_request(method, path)
+        fault = self.sim.faults.match(method, path)
+        if fault is None:
+            serve()
+        else:
+            serve_faulty(self, fault, serve, self.sim.faults.stopping)
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _session(self) -> str | None:
+        cookie = self.sim.sessions.cookie
         for part in self.headers.get("Cookie", "").split(";"):
             key, _, value = part.strip().partition("=")
-            if key == COOKIE:
+            if key == cookie:
                 return value
         return None
 
@@ -75,7 +101,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         if new_session is not None:
-            self.send_header("Set-Cookie", f"{COOKIE}={new_session}; Path=/; HttpOnly")
+            self.send_header("Set-Cookie", f"{self.sim.sessions.cookie}={new_session}; Path=/; HttpOnly")
         self.end_headers()
         self.wfile.write(data)
 
@@ -114,10 +140,12 @@ class JenkinsHandler(BaseHTTPRequestHandler):
     # -- GET --------------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        self._dispatch("GET", self._get)
+
+    def _get(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
-        self.sim.count_request("GET", path)
         if path == "/tcpSlaveAgentListener/":  # agents read the port before they authenticate
             self._send(
                 200,
@@ -192,16 +220,18 @@ class JenkinsHandler(BaseHTTPRequestHandler):
     # -- POST -------------------------------------------------------------------------------
 
     def do_POST(self) -> None:
+        self._dispatch("POST", self._post)
+
+    def _post(self) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
-        self.sim.count_request("POST", path)
         if not self._authenticated():
             return
         if not self.sim.sessions.check(self._session(), self.headers.get(CRUMB_FIELD)):
             self._form()
             self.sim.stats["bad_crumb"] += 1
-            self._send(403, "No valid crumb was included in the request", content_type="text/plain")
+            self._send(403, NO_CRUMB, content_type="text/plain")
             return
         model = self.sim.model
         if path == "/plugin/swarm/createSlave":

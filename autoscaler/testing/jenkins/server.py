@@ -3,6 +3,11 @@
 HTTP on a free loopback port (REST API, swarm ``createSlave``), a TCP "remoting" port agents
 hold a connection to while online (a dropped connection takes the node offline; a swarm node is
 then removed), and a ZMQ PUB socket emitting zmq-event-publisher frames.
+
+Faults to test against: ``sim.faults`` (per-endpoint switches, see
+:mod:`autoscaler.testing.jenkins.faults`), ``refuse()``/``accept()`` (connections refused, then served
+again on the same port), ``restart()`` (sessions, crumbs and the cookie name forgotten) and
+``rotate_token()`` (the old API token gets 401).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any, Literal
 import requests
 import zmq
 
+from autoscaler.testing.jenkins.faults import FaultRegistry
 from autoscaler.testing.jenkins.http import JenkinsHandler, Sessions
 from autoscaler.testing.jenkins.model import JenkinsModel, Sent
 
@@ -61,6 +67,31 @@ class _RemotingHandler(socketserver.StreamRequestHandler):
         self.server.sim.model.disconnected(name)
 
 
+class _Connections:
+    """The HTTP connections open right now, so a refusal or a restart can drop them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+
+    def opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.add(sock)
+
+    def closed(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.discard(sock)
+
+    def drop(self) -> int:
+        """Close every open connection (the handlers see end of file); returns how many."""
+        with self._lock:
+            socks = list(self._open)
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return len(socks)
+
+
 class SimJenkins:
     """A Jenkins controller double. ``with SimJenkins() as jenkins: ...``"""
 
@@ -81,6 +112,10 @@ class SimJenkins:
         self.stats: Counter[str] = Counter()
         self.requests: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
+        self.faults = FaultRegistry(self.stats)
+        """Per-endpoint fault switches: ``sim.faults.add("GET", "/queue/api/json", status=500)``."""
+        self.connections = _Connections()
+        self.refusing = False
         handler = type("Handler", (JenkinsHandler,), {"sim": self})
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
@@ -112,9 +147,10 @@ class SimJenkins:
         """URL the cloudevents plugin POSTs to (binary mode); None: no CloudEvents are sent."""
         self._cloud_outbox: queue.SimpleQueue[tuple[str, str, dict[str, Any]] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._http = self._http_thread()
         self._threads = [
-            threading.Thread(target=self.httpd.serve_forever, name="sim-http", daemon=True),
-            threading.Thread(target=self.remoting.serve_forever, name="sim-remoting", daemon=True),
+            self._http,
+            threading.Thread(target=self.remoting.serve_forever, args=(0.1,), name="sim-remoting", daemon=True),
             threading.Thread(target=self._schedule, name="sim-scheduler", daemon=True),
             threading.Thread(target=self._send_events, name="sim-zmq", daemon=True),
             threading.Thread(target=self._send_cloudevents, name="sim-cloudevents", daemon=True),
@@ -129,6 +165,7 @@ class SimJenkins:
 
     def stop(self) -> None:
         self._stop.set()
+        self.faults.close()
         with self.model.lock:
             self.model.changed.notify_all()
             nodes = list(self.model.nodes.values())
@@ -178,11 +215,57 @@ class SimJenkins:
             with self.model.changed:
                 self.model.changed.wait(min(left, 0.1))
 
+    def refuse(self) -> None:
+        """Close the HTTP listening socket (new connections get ECONNREFUSED) and drop the open
+        ones; :meth:`accept` serves again on the same port."""
+        with self._lock:
+            if self.refusing:
+                return
+            if not self._http.is_alive():
+                raise RuntimeError("refuse() needs a started SimJenkins")
+            self.refusing = True
+            self.httpd.shutdown()
+            self.httpd.socket.close()
+        self.stats["refuse"] += 1
+        self.connections.drop()
+
+    def accept(self) -> None:
+        """Listen on the same port again after :meth:`refuse`."""
+        with self._lock:
+            if not self.refusing:
+                return
+            self.httpd.socket = socket.socket(self.httpd.address_family, self.httpd.socket_type)
+            self.httpd.server_bind()  # SO_REUSEADDR: the port's old connections may linger in TIME_WAIT
+            self.httpd.server_activate()
+            self.refusing = False
+            self._http = self._http_thread()
+            self._threads.append(self._http)
+            self._http.start()
+
+    def restart(self, *, drop_connections: bool = True) -> None:
+        """A controller restart: sessions and crumbs are forgotten and the session cookie's name
+        changes (an old cookie and crumb then get 403 on POST); nodes, jobs, builds and the queue
+        stay, as Jenkins persists them. Open connections are dropped unless told otherwise."""
+        self.sessions = Sessions()
+        self.stats["restart"] += 1
+        if drop_connections:
+            self.connections.drop()
+
+    restart_session = restart
+
+    def rotate_token(self, token: str) -> None:
+        """The user's API token is replaced: the old one gets 401 from now on."""
+        self.token = token
+        self.stats["token_rotated"] += 1
+
     def count_request(self, method: str, path: str) -> None:
         with self._lock:
             self.requests[(method, path)] += 1
 
     # -- internals --------------------------------------------------------------------------
+
+    def _http_thread(self) -> threading.Thread:
+        return threading.Thread(target=self.httpd.serve_forever, args=(0.1,), name="sim-http", daemon=True)
 
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         self.sent.append(Sent(topic, payload))
