@@ -221,3 +221,25 @@ def test_refused_connections_are_transient_errors_and_the_driver_recovers(world:
         world.api.accept_connections()
     world.driver.delete("ci-broken-aaaaaa", grace=0)
     world.api.wait_for(lambda: names(world) == [], 20, "the watch back and the pod gone")
+
+
+def test_a_create_whose_answer_is_cut_is_looked_up_and_taken_as_launched(world: K8sWorld) -> None:
+    cut = world.api.faults.drop("POST", PODS, times=1)  # made, then the answer breaks off mid-body
+    handle = world.driver.launch(world.spec("ci-python-aaaaaa", "python"))
+    assert cut.hits == 1 and handle.name == "ci-python-aaaaaa"
+    assert list(world.api.pods(NS)) == ["ci-python-aaaaaa"] and world.api.store.calls["GET pods"] == 2
+
+
+def test_a_reset_connection_and_a_410_on_the_listing_are_transient(world: K8sWorld) -> None:
+    reset = world.api.faults.reset("DELETE", PODS)
+    error, _ = timed(lambda: world.driver.delete("ci-python-aaaaaa", grace=1))
+    assert error.transient and "dropped the connection" in str(error)
+    assert reset.hits == 2  # a delete is retried once on a new connection, no more
+    world.api.faults.gone("LIST", PODS, times=1)
+    error, _ = timed(world.driver.list)
+    assert error.transient and "410" in str(error)
+    assert world.driver.list() == []  # the next listing works
+    world.api.faults.reset("POST", PODS, times=1)
+    error, _ = timed(lambda: world.driver.launch(world.spec("ci-python-aaaaaa", "python")))
+    assert error.transient and "may exist" in str(error)  # a create is never resent blindly: looked up
+    assert world.api.store.calls["POST pods"] == 1 and world.api.pods(NS) == {}

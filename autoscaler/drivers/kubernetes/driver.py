@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import urllib3.exceptions
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.util.retry import Retry
 
 from autoscaler.drivers.kubernetes import errors, podspec
 from autoscaler.drivers.kubernetes.ratelimit import RateLimiter
@@ -57,8 +59,19 @@ def api_client(settings: KubernetesSettings) -> client.ApiClient:
                 config.load_kube_config(context=settings.context, client_configuration=cfg)
     except (ConfigException, OSError) as exc:
         raise DriverError(f"kubernetes: no usable cluster configuration: {exc}", transient=False) from None
-    cfg.retries = False  # no silent retries: each call is bounded by request-timeout, the engine retries
+    cfg.retries = ReusedConnectionRetry(
+        total=1, connect=0, read=1, status=0, other=0, redirect=0, respect_retry_after_header=False
+    )
     return client.ApiClient(cfg)
+
+
+class ReusedConnectionRetry(Retry):
+    """The HTTP layer retries nothing but, once, a read or delete whose kept-alive connection the
+    server had closed (it got no answer, fast); never a timeout, so each call stays bounded by
+    ``request-timeout`` and the engine decides on retries."""
+
+    def _is_read_error(self, err: Exception) -> bool:
+        return isinstance(err, urllib3.exceptions.ProtocolError)
 
 
 class KubernetesDriver(Driver):

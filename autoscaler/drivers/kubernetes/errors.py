@@ -16,8 +16,9 @@ from kubernetes.client.exceptions import ApiException
 
 from autoscaler.plugin import DriverError
 
-TRANSIENT_STATUS = frozenset({0, 408, 409, 425, 429, 500, 502, 503, 504})
-"""Statuses worth retrying later (409 only reaches here when it was not handled as 'exists')."""
+TRANSIENT_STATUS = frozenset({0, 408, 409, 410, 425, 429, 500, 502, 503, 504})
+"""Statuses worth retrying later (409 only reaches here when it was not handled as 'exists';
+410: the version asked for expired, a fresh read will do)."""
 
 
 def status_of(exc: ApiException) -> dict[str, Any]:

@@ -15,7 +15,7 @@ What a fault does (``action``):
   client gave up).
 - ``drop``: do the work, then cut the answer mid-body; an open or new watch stream is cut after
   ``after`` events of its own (streams already open are cut too).
-- ``reset``: close the connection as soon as the request is read, doing nothing.
+- ``reset``: reset the connection (TCP RST) as soon as the request is read, doing nothing.
 
 Refused connections (the port closed) are server-wide: :meth:`KubeApi.refuse_connections`.
 """

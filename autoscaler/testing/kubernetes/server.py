@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -51,22 +52,29 @@ class _Handler(BaseHTTPRequestHandler):
         fault, self.fault = self.fault, None
         if fault is not None and fault.action == "slow":
             fault.released.wait(fault.delay)
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json" if raw is None else "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if fault is not None and fault.action == "drop":
-            self.wfile.write(data[: len(data) // 2])
-            self._cut()
-            return
-        self.wfile.write(data)
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json" if raw is None else "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if fault is not None and fault.action == "drop":
+                self.wfile.write(data[: len(data) // 2])
+                self._cut()
+                return
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (after a slow answer)
+            self.close_connection = True
 
-    def _cut(self) -> None:
-        """Close the connection at once, mid-answer or before any."""
+    def _cut(self, *, reset: bool = False) -> None:
+        """Close the connection at once, mid-answer or before any; ``reset``: with a TCP RST."""
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
+            if reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
 
     def _verb(self, method: str, name: str | None, query: dict[str, str]) -> str:
         if method != "GET" or name is not None:
@@ -84,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.action == "hang":
             fault.released.wait()
         if fault.action in ("hang", "reset"):
-            self._cut()
+            self._cut(reset=fault.action == "reset")
             return True
         error = ApiError(fault.code, fault.reason, fault.message.format(kind=kind, name=name), name, kind)
         if verb == "WATCH" and fault.code == 410:
@@ -116,15 +124,15 @@ class _Handler(BaseHTTPRequestHandler):
         kind, namespace, name, query = route
         store = self.api.store
         try:
-            if self._injected(self._verb(method, name, query), urlsplit(self.path).path, kind, name or _name(raw)):
+            verb = self._verb(method, name, query)
+            store.calls[f"WATCH {kind}" if verb == "WATCH" else f"{method} {kind}"] += 1  # faulted ones too
+            if self._injected(verb, urlsplit(self.path).path, kind, name or _name(raw)):
                 return
             if method == "GET" and name is None and query.get("watch") in ("true", "1"):
-                store.calls[f"WATCH {kind}"] += 1
                 if self.api.refuse_watches:
                     raise ApiError(503, "ServiceUnavailable", "the API server is restarting")
                 self._watch(kind, namespace, query)
                 return
-            store.calls[f"{method} {kind}"] += 1
             if method == "GET" and name is None:
                 match = parse_selector(query.get("labelSelector"))
                 items, rv = store.list_objects(kind, namespace, match)
