@@ -100,6 +100,7 @@ def test_a_create_that_timed_out_but_was_made_shows_in_the_listing_and_a_retry_a
     looked = world.api.faults.fail("GET", f"{PODS}/ci-python-aaaaaa", 500, times=1)  # and the look fails too
     error, took = timed(lambda: world.driver.launch(world.spec("ci-python-aaaaaa", "python")))
     assert error.transient and "within 0.5s" in str(error) and "may exist" in str(error)
+    assert getattr(error, "sent", False)  # the driver knows the create may have been made
     assert took < TIMEOUT + SLACK and looked.hits == 1
     world.api.wait_for(lambda: names(world) == ["ci-python-aaaaaa"], 10, "the pod in the listing")
     (handle,) = world.driver.list()

@@ -198,9 +198,10 @@ class KubernetesDriver(Driver):
         try:
             pod = self._own_pod(name, f"create pod {name}")
         except DriverError as again:
-            raise DriverError(
+            raise errors.NoAnswer(
                 f"{exc}; the pod may exist all the same (it then shows in the listing with this daemon's labels;"
-                f" looking for it: {again})"
+                f" looking for it: {again})",
+                sent=True,
             ) from None
         log.warning("%s, but the pod was made: taking it as launched", exc)
         return pod

@@ -52,7 +52,8 @@ def api_error(what: str, exc: ApiException) -> DriverError:
 
 
 class NoAnswer(DriverError):
-    """A call that got no answer (always transient). ``sent``: it may have reached the server."""
+    """A call that got no answer (always transient). ``sent``: it may have reached the server, so
+    what it asked for may have been done (a create: the pod may exist)."""
 
     def __init__(self, message: str, *, sent: bool) -> None:
         super().__init__(message, transient=True)
