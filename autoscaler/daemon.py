@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -48,6 +49,23 @@ class PluginCounters:
             return dict(self.counts)
 
 
+class _Tokens(Mapping[str, "str | None"]):
+    """Each controller's token as its client holds it now (re-read after a 401 or a reload):
+    agents launched after a rotation get the new one."""
+
+    def __init__(self, clients: Mapping[str, JenkinsClient]) -> None:
+        self._clients = clients
+
+    def __getitem__(self, name: str) -> str | None:
+        return self._clients[name].token
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._clients)
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
 class Daemon:
     def __init__(
         self, loaded: LoadedConfig, registry: Registry | None = None, *, dry_run: bool = False, serve_api: bool = True
@@ -59,7 +77,7 @@ class Daemon:
         self.dry_run = dry_run
         self.counters = PluginCounters()
         self.clients = {c.name: JenkinsClient(c) for c in self.config.controllers}
-        self.credentials = {c.name: read_token(c) for c in self.config.controllers}
+        self.credentials = _Tokens(self.clients)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
         self.fast_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jenkins")
         self.engine = Engine(
@@ -238,8 +256,7 @@ class Daemon:
         added = self._reload_controllers(new, credentials)
         self.config = new
         self.loaded = loaded
-        self.credentials.update(credentials)
-        self.engine.submit(Reload(new, added, credentials))
+        self.engine.submit(Reload(new, added))
         log.info("config reloaded from %s", loaded.file)
         return True
 

@@ -89,7 +89,7 @@ class Engine:
         self.wall = wall or (time.time if clock is time.monotonic else clock)
         """Wall time, for display and for what is stored on agents (holds, creation times)."""
         self.request_poll = request_poll
-        self.credentials = dict(credentials or {})
+        self.credentials: Mapping[str, str | None] = credentials if credentials is not None else {}
         self.dry_run = dry_run
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.agents: dict[str, Agent] = {}
@@ -473,7 +473,8 @@ class Engine:
             return
         self.config = new
         self.controllers.update(message.controllers)
-        self.credentials.update(message.credentials)
+        if message.credentials:
+            self.credentials = {**self.credentials, **message.credentials}
         self.demand.reconfigure(new)
         self.backoff = {k: v for k, v in self.backoff.items() if k in {lab.name for lab in new.labels}}
         changed = [lab.name for lab in new.labels if lab not in old.labels]

@@ -190,6 +190,10 @@ class JenkinsClient:
         self.set_token(token)
         return True
 
+    @property
+    def token(self) -> str | None:
+        return self._token
+
     def set_token(self, token: str | None) -> None:
         """Use a new API token from the next request on (a rotated token; SIGHUP)."""
         self._token = token
