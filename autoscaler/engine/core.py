@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from autoscaler.config.models import Config, LabelConfig
 from autoscaler.engine import actions
-from autoscaler.engine.demand import DemandBook
+from autoscaler.engine.demand import DemandBook, Match, match_free_agents
 from autoscaler.engine.messages import (
     Command,
     ComputersSeen,
@@ -35,7 +35,7 @@ from autoscaler.engine.messages import (
     Tick,
 )
 from autoscaler.engine.planner import burst_of, plan
-from autoscaler.engine.state import NOT_YET_ONLINE, Agent, AgentState, Backoff, TokenBucket
+from autoscaler.engine.state import NOT_YET_ONLINE, SUPPLY, Agent, AgentState, Backoff, TokenBucket
 from autoscaler.engine.stats import Stats
 from autoscaler.events import (
     AgentChanged,
@@ -190,7 +190,7 @@ class Engine:
             if agent.state in NOT_YET_ONLINE:
                 self.backoff.pop(agent.label, None)  # it came online: the label works
             agent.set_state(AgentState.BUSY, now, why)
-            self.demand.record_start(agent.label, self.wall())
+            self.demand.record_start(agent.label, self.wall(), agent.atoms or None)
             self._record("busy", agent, why)
 
     def _mark_idle(self, agent: Agent, now: float, why: str) -> None:
@@ -552,6 +552,7 @@ class Engine:
             bucket=self.bucket,
             now=now,
             seen=self.seen,
+            catch_all=self._catch_all_match(),
         )
         self.bucket = result.bucket
         self.blocked = result.blocked
@@ -565,13 +566,27 @@ class Engine:
             for _ in range(count):
                 self._launch(lab, now)
 
+    def _catch_all_match(self) -> Match | None:
+        """Builds waiting for the catch-all label against its free agents (by the labels each carries)."""
+        catch = self.config.catch_all
+        if catch is None:
+            return None
+        free = {
+            a.name: a.atoms or catch.all_atoms
+            for a in self.agents.values()
+            if a.label == catch.name and a.state in SUPPLY
+        }
+        return match_free_agents(self.demand.catch_all_wants(), free)
+
     def _launch(self, lab: LabelConfig, now: float) -> None:
         name = self._new_name(lab)
         controller = self.config.controller_of(lab)
         agent = Agent(name, lab.name, controller.name, AgentState.REQUESTED, now, now, comment="launch requested")
         self.agents[name] = agent
         self.stats.launched[lab.name] += 1
-        latency = self.demand.served(lab.name, self.wall())
+        lab, latency = self.demand.launch_label(lab, self.wall())
+        if lab.catch_all:
+            agent.atoms = lab.all_atoms
         if latency is not None:
             self.stats.queue_to_launch.append(latency)
         self._record("requested", agent, "launch requested")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from autoscaler.config.models import Config, LabelConfig
 from autoscaler.config.units import format_duration
+from autoscaler.engine.demand import Match
 from autoscaler.engine.state import NOT_YET_ONLINE, SUPPLY, Agent, AgentState, Backoff, TokenBucket
 
 
@@ -49,12 +50,14 @@ def plan(
     bucket: TokenBucket,
     now: float,
     seen: Mapping[str, float] | None = None,
+    catch_all: Match | None = None,
 ) -> Plan:
     """``seen``: per controller, when ``/computer`` was last read successfully. A boot or
     reconnect timeout is only decided on a reading taken after it ran out (a Jenkins that cannot be
     read is no evidence that an agent failed). ``None``: every controller is read just now."""
     labels = {lab.name: lab for lab in config.labels}
-    retires = _retirements(agents, demand, labels, config, now, seen)
+    catch = config.catch_all.name if config.catch_all is not None and catch_all is not None else None
+    retires = _retirements(agents, demand, labels, config, now, seen, catch_all if catch else None)
     retiring = {r.name for r in retires}
     label_of = {a.name: a.label for a in agents}
     failing = {label_of[r.name] for r in retires if r.failed}
@@ -78,6 +81,9 @@ def plan(
         wanted = demand.get(name, 0)
         need = max(0, wanted - supply[name])
         need_min = max(0, wanted + lab.min_ready - supply[name]) - need
+        if name == catch and catch_all is not None:  # free agents serve only builds they carry labels for
+            need = sum(catch_all.unmet.values())
+            need_min = max(0, lab.min_ready - len(catch_all.spare))
         if need + need_min == 0:
             continue
         label_room = max(0, lab.max - total[name])
@@ -124,6 +130,7 @@ def _retirements(
     config: Config,
     now: float,
     seen: Mapping[str, float] | None,
+    catch_all: Match | None = None,
 ) -> list[Retire]:
     retires: list[Retire] = []
     idle: dict[str, list[Agent]] = defaultdict(list)
@@ -159,9 +166,13 @@ def _retirements(
         supply[agent.label] += 1
         if agent.state == AgentState.READY:
             idle[agent.label].append(agent)
-    for name, ready in idle.items():
+    for name, idle_agents in idle.items():
         lab = labels[name]
         surplus = supply[name] - demand.get(name, 0) - lab.min_ready
+        ready = idle_agents
+        if lab.catch_all and catch_all is not None:  # only agents no waiting build can use are spare
+            ready = [a for a in idle_agents if a.name in catch_all.spare]
+            surplus = len(ready) - lab.min_ready
         for agent in sorted(ready, key=lambda a: (a.state_since, a.name)):
             if surplus <= 0:
                 break

@@ -51,6 +51,8 @@ class Agent:
     comment: str = ""
     hold_until: float | None = None
     hold_reason: str = ""
+    atoms: frozenset[str] = frozenset()
+    """Labels a catch-all agent was launched with (empty for other labels)."""
     held_from: AgentState | None = None
     retire_requested: bool = False
     """Retire as soon as it is not busy (``autoscaler delete`` without ``--now``)."""

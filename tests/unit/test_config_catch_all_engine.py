@@ -8,8 +8,6 @@ does, the tests that need it are expected to fail, strictly, so the marker is re
 
 from __future__ import annotations
 
-import pytest
-
 from autoscaler.engine.messages import DemandUpdate, Tick
 from autoscaler.engine.state import AgentState
 from autoscaler.events import BuildStarted, DemandItem, DemandReport
@@ -18,7 +16,6 @@ from tests.unit.test_engine import World
 LABELS = [{"name": "python", "max": 5}, {"name": "kubestack", "catch-all": True, "max": 3, "idle-timeout": "1m"}]
 
 
-@pytest.mark.xfail(strict=True, reason="engine change pending: core._launch must use DemandBook.launch_label")
 def test_each_catch_all_agent_carries_the_labels_its_build_asked_for() -> None:
     w = World(LABELS)
     w.demand("python", "gpu", "arm64&&big")
@@ -31,7 +28,6 @@ def test_each_catch_all_agent_carries_the_labels_its_build_asked_for() -> None:
     assert w.engine.agents[w.driver.launched[1].name].atoms  # remembered for matching
 
 
-@pytest.mark.xfail(strict=True, reason="engine change pending: launch_label and match_free_agents in core/planner")
 def test_an_idle_catch_all_agent_with_other_labels_does_not_strand_a_build() -> None:
     w = World(LABELS)
     w.demand("gpu")
