@@ -1,8 +1,12 @@
 """The ``kafka`` destroy listener: a confluent-kafka consumer in a consumer group.
 
-Offsets are committed only after a batch of messages has been handed to the engine
+Offsets are committed (asynchronously) only after a batch of messages has been handed to the engine
 (at-least-once); a repeated event is dropped here by (event, node, build) and is harmless to the
-engine anyway. Malformed messages are counted, logged with their partition and offset, and skipped.
+engine anyway. A message that cannot be parsed, for whatever reason, is counted, logged with its
+topic, partition and offset, skipped, and committed with its batch (so it cannot come back).
+
+The consume loop runs under the daemon's supervisor: if it fails, its consumer is closed and a
+new one resumes from the last committed offset (nothing handed over twice is lost or doubled).
 """
 
 from __future__ import annotations
@@ -14,16 +18,20 @@ import time
 from collections import OrderedDict
 from typing import Any, Literal
 
+from autoscaler_zmq.listener import singular_alias
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from autoscaler.config.units import Duration
 from autoscaler.events import BuildFinished, BuildStarted, Event
 from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext
+from autoscaler.supervision import Run
 from autoscaler_kafka.messages import FieldMapping, MalformedMessage, to_event
 
 log = logging.getLogger(__name__)
 _SEEN = 10_000
+STALE_AFTER = 60.0
+"""A loop silent this long (it beats at every poll) is reported as hung."""
 
 
 class KafkaSettings(ListenerSettings):
@@ -32,7 +40,7 @@ class KafkaSettings(ListenerSettings):
     bootstrap_servers: str
     """``host:port[,host:port...]`` of the brokers."""
     topics: tuple[str, ...] = Field(min_length=1)
-    """Topics to consume (a single string is accepted)."""
+    """Topics to consume (a single string is accepted, or ``topic:`` with one)."""
     group_id: str = "autoscaler"
     """Consumer group; offsets are committed for it."""
     format: Literal["zmq-json", "cloudevents", "mapping"] = "zmq-json"
@@ -54,6 +62,11 @@ class KafkaSettings(ListenerSettings):
     """Messages handled per commit at most."""
     poll_timeout: Duration = Field(default=0.2, gt=0)
     """How long one poll waits for messages."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _topic_alias(cls, data: Any) -> Any:
+        return singular_alias(data, "topic", "topics")
 
     @field_validator("topics", mode="before")
     @classmethod
@@ -84,8 +97,9 @@ class KafkaListener(DestroyListener):
         self.kafka = settings
         self.controller = context.controller(settings.controller).name
         self.source = settings.display_name
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._run: Run | None = None
+        self._consumer: Consumer | None = None
+        self._lock = threading.Lock()
         self._seen: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.handled = 0
         self.malformed = 0
@@ -101,6 +115,7 @@ class KafkaListener(DestroyListener):
             "auto.offset.reset": self.kafka.start_from,
             "client.id": f"autoscaler-{self.source}",
             "error_cb": self._client_error,
+            "on_commit": self._on_commit,
             **self.kafka.client_config,
         }
         password = None
@@ -114,10 +129,8 @@ class KafkaListener(DestroyListener):
         return config
 
     def start(self) -> None:
-        consumer = Consumer(self.consumer_config())
-        consumer.subscribe(list(self.kafka.topics))
-        self._thread = threading.Thread(target=self._run, args=(consumer,), name=f"kafka-{self.source}", daemon=True)
-        self._thread.start()
+        self._consumer = self._subscribed()  # a config error shows here, at start
+        self._run = self.context.supervise(self.source, self._loop, stale_after=STALE_AFTER)
         log.info(
             "kafka listener %s consuming %s from %s (%s)",
             self.source,
@@ -127,13 +140,20 @@ class KafkaListener(DestroyListener):
         )
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        if self._run is not None:
+            self._run.stop(timeout=10)
 
-    def _run(self, consumer: Consumer) -> None:
+    def _subscribed(self) -> Consumer:
+        consumer = Consumer(self.consumer_config())
+        consumer.subscribe(list(self.kafka.topics))
+        return consumer
+
+    def _loop(self, run: Run) -> None:
+        with self._lock:
+            consumer, self._consumer = self._consumer or self._subscribed(), None
         try:
-            while not self._stop.is_set():
+            while not run.stopping.is_set():
+                run.beat()
                 first = consumer.poll(self.kafka.poll_timeout)  # returns as soon as one message is there
                 messages = [] if first is None else [first, *consumer.consume(self.kafka.batch - 1, 0)]
                 took = False
@@ -147,20 +167,31 @@ class KafkaListener(DestroyListener):
                     took = True
                 if took:
                     self._commit(consumer)
-        except Exception:
-            log.exception("kafka listener %s stopped unexpectedly", self.source)
-        finally:
-            consumer.close()
+        finally:  # on a failure the supervisor starts a new consumer: it resumes at the committed offset
+            try:
+                consumer.close()
+            except Exception as exc:
+                log.warning("kafka %s: closing the consumer failed: %s", self.source, exc)
 
     def _commit(self, consumer: Consumer) -> None:
+        """Commit what was handed over, without waiting: a synchronous commit in flight when the
+        broker goes away blocks the loop up to the request timeout. The next commit covers these
+        offsets too; :meth:`_on_commit` hears the outcome at a later poll."""
         try:
-            consumer.commit(asynchronous=False)
-            self.committed += 1
-        except KafkaException as exc:  # the next commit covers these offsets too
+            consumer.commit(asynchronous=True)
+        except KafkaException as exc:
             log.warning("kafka %s: commit failed (will retry with the next batch): %s", self.source, exc)
 
+    def _on_commit(self, error: KafkaError | None, partitions: list[Any]) -> None:
+        if error is None:
+            self.committed += 1
+            return
+        self.context.count("commit-error")
+        log.warning("kafka %s: commit failed (will retry with the next batch): %s", self.source, error)
+
     def handle(self, message: Message) -> None:
-        """Turn one message into an engine event; malformed ones are counted and skipped."""
+        """Turn one message into an engine event. One that cannot be parsed, for whatever reason,
+        is counted, logged once with its topic, partition and offset, and skipped."""
         try:
             event = to_event(
                 _bytes(message.key()),
@@ -172,7 +203,7 @@ class KafkaListener(DestroyListener):
                 controller=self.controller,
                 source=self.source,
             )
-        except MalformedMessage as exc:
+        except Exception as exc:
             self.malformed += 1
             self.context.count("malformed")
             log.warning(
@@ -181,29 +212,23 @@ class KafkaListener(DestroyListener):
                 message.topic(),
                 message.partition(),
                 message.offset(),
-                exc,
+                exc if isinstance(exc, MalformedMessage) else f"{type(exc).__name__}: {str(exc)[:200]}",
             )
             return
         if event is None:
             self.context.count("ignored")
             return
-        if self._repeated(event):
+        key = _dedup_key(event)
+        if key is not None and key in self._seen:
             self.duplicates += 1
             self.context.count("duplicate")
             return
-        self.handled += 1
         self.context.emit(event)
-
-    def _repeated(self, event: Event) -> bool:
-        if not isinstance(event, BuildStarted | BuildFinished):
-            return False
-        key = (type(event).__name__, event.node, event.build_key)
-        if key in self._seen:
-            return True
-        self._seen[key] = None
-        if len(self._seen) > _SEEN:
-            self._seen.popitem(last=False)
-        return False
+        self.handled += 1
+        if key is not None:  # remembered once handed over: a redelivery after a failed emit goes through
+            self._seen[key] = None
+            if len(self._seen) > _SEEN:
+                self._seen.popitem(last=False)
 
     def _client_error(self, error: KafkaError) -> None:
         now = time.monotonic()
@@ -211,6 +236,12 @@ class KafkaListener(DestroyListener):
             log.warning("kafka %s: %s (waiting for the brokers)", self.source, error)
             self._last_error = now
         self.context.count("client-error")
+
+
+def _dedup_key(event: Event) -> tuple[str, str, str] | None:
+    if not isinstance(event, BuildStarted | BuildFinished):
+        return None
+    return (type(event).__name__, event.node, event.build_key)
 
 
 def _bytes(value: str | bytes | None) -> bytes | None:

@@ -135,3 +135,5 @@ def _json(value: bytes) -> Any:
         return json.loads(value)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedMessage(f"value is not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedMessage("value is nested too deeply to parse") from None
