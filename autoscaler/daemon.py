@@ -96,6 +96,10 @@ class Daemon:
             self.demand_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
         for resolved in self.plugins.destroy:
             self.destroy_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
+        self.listener_start_timeout = 10.0
+        """How long a listener's ``start()`` may take before the daemon goes on without waiting."""
+        self.poll_hang_after: float | None = None
+        """A poll running this long makes its demand unknown (default: three intervals, at least 30 s)."""
         self.timers = Timers()
         self._polls: dict[int, Job] = {}
         self._hung: set[int] = set()
@@ -138,7 +142,7 @@ class Daemon:
         self._engine_thread.start()
         self.engine.submit(Reconcile())  # the first look at Jenkins, before any plan that retires
         for listener in self.listeners():
-            _start_listener(listener)
+            _start_listener(listener, self.listener_start_timeout)
         daemon = self.config.daemon
         self.timers.every("tick", daemon.tick, lambda: self.engine.submit(Tick()), delay_first=True)
         self.timers.every(
@@ -206,7 +210,7 @@ class Daemon:
         for i, job in self._polls.items():
             started = job.running_since
             listener = self.demand_listeners[i]
-            limit = max(30.0, 3 * listener.interval)
+            limit = self.poll_hang_after or max(30.0, 3 * listener.interval)
             if started is not None and now - started > limit:
                 if i not in self._hung:
                     self._hung.add(i)
