@@ -19,6 +19,7 @@ def test_jenkins_restart_voids_the_session_and_one_shot_agents_still_take_one_bu
 ) -> None:
     fleet.trigger("onebyone")
     fleet.wait(lambda: fleet.finished() == 1, 20, "a first build (the daemon has a session now)")
+    fleet.wait(lambda: not fleet.agents(), 20, "its agent retired (the next POST is a take-offline)")
     sim.restart()  # sessions and crumbs forgotten, a new cookie name: the next POST gets 403
     fleet.trigger("onebyone", 2)  # one agent at a time: the second build waits for a free one
     fleet.assert_kept()
