@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import queue
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 from autoscaler.config.models import Config
 from autoscaler.events import DemandRefresh, Event, LifecycleHint, NodeOffline, NodeOnline
 from autoscaler.plugin import PluginContext
+from autoscaler.supervision import State
 
 QUEUE_DATA = {
     "ciUrl": "http://j/",
@@ -194,3 +197,39 @@ def test_fuzzed_posts_are_accepted_or_refused_never_fatal(rx: Receiver, body: by
     rejected_before = rx.receiver.rejected
     assert requests.get(rx.url, timeout=5).status_code == 405  # still serving
     assert rx.receiver.rejected == rejected_before + 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/cloudevents+json", b"[" * 100_000),  # json.loads raises RecursionError
+        ("application/json", b'{"a":' * 50_000),  # binary mode: the data is the body
+    ],
+)
+def test_a_poison_body_is_refused_counted_and_the_next_event_accepted(
+    rx: Receiver, content_type: str, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-type": "org.jenkinsci.job.started", "ce-source": "job/x"}
+    with caplog.at_level(logging.WARNING, logger="autoscaler_cloudevents"):
+        reply = requests.post(rx.url, data=body, headers={**headers, "Content-Type": content_type}, timeout=5)
+    assert reply.status_code == 400 and "nested too deeply" in reply.json()["error"]
+    assert rx.counted == ["malformed"]
+    (line,) = [r.getMessage() for r in caplog.records if "rejected a POST" in r.getMessage()]
+    assert f"{len(body)} bytes from 127.0.0.1" in line
+    assert rx.binary("org.jenkinsci.job.started", "job/x", {}).status_code == 202
+    assert rx.drained() == [LifecycleHint("main", "cloudevents")]
+
+
+def test_the_server_loop_is_supervised_and_beats() -> None:
+    r = Receiver()
+    try:
+        (health,) = r.receiver.context.supervisor.health()
+        assert (health.name, health.state) == ("cloudevents", State.RUNNING)
+        first = health.last_progress
+        deadline = time.monotonic() + 5
+        while r.receiver.context.supervisor.health()[0].last_progress == first:
+            assert time.monotonic() < deadline, "the server loop never beat"
+            time.sleep(0.05)
+    finally:
+        r.receiver.stop()
+    assert r.receiver.context.supervisor.health()[0].state is State.STOPPED

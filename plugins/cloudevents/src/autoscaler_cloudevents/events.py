@@ -67,6 +67,8 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidEvent("body is nested too deeply to parse") from None
 
 
 def to_engine_event(event: CloudEvent, *, controller: str | None, source: str) -> Event | None:

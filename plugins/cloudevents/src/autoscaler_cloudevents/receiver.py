@@ -1,4 +1,8 @@
-"""The ``cloudevents`` listener: an HTTP endpoint the Jenkins cloudevents plugin POSTs to."""
+"""The ``cloudevents`` listener: an HTTP endpoint the Jenkins cloudevents plugin POSTs to.
+
+A body that cannot be parsed, for whatever reason, is answered 400, counted and logged. The
+server loop runs under the daemon's supervisor and beats every half second.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,27 @@ import hmac
 import json
 import logging
 import os
-import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pydantic import Field, field_validator
 
 from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext
-from autoscaler_cloudevents.events import InvalidEvent, from_binary, from_structured, to_engine_event
+from autoscaler.supervision import Run
+from autoscaler_cloudevents.events import CloudEvent, InvalidEvent, from_binary, from_structured, to_engine_event
 
 log = logging.getLogger(__name__)
+STALE_AFTER = 60.0
+"""A server loop silent this long (it beats every half second) is reported as hung."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    beat: Callable[[], None] = staticmethod(lambda: None)
+
+    def service_actions(self) -> None:  # called by serve_forever at every turn
+        self.beat()
 
 
 class CloudEventsSettings(ListenerSettings):
@@ -55,23 +70,37 @@ class CloudEventsReceiver(DestroyListener):
         self.secret = _secret(settings)
         host, _, port = settings.listen.rpartition(":")
         handler = type("Handler", (_Handler,), {"receiver": self})
-        self.httpd = ThreadingHTTPServer((host.strip("[]"), int(port)), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host.strip("[]"), int(port)), handler)
         self.port = int(self.httpd.server_address[1])
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"ce-{self.source}", daemon=True)
-        self._started = False
+        self._run: Run | None = None
         self.accepted = 0
         self.rejected = 0
 
     def start(self) -> None:
-        self._thread.start()
-        self._started = True
+        self._run = self.context.supervise(self.source, self._loop, stale_after=STALE_AFTER)
         log.info("cloudevents %s listening on %s%s", self.source, self.ce.listen, self.ce.path)
 
+    def _loop(self, run: Run) -> None:
+        self.httpd.beat = run.beat
+        self.httpd.serve_forever(poll_interval=0.5)
+
     def stop(self) -> None:
-        if self._started:
-            self.httpd.shutdown()
+        if self._run is not None:
+            self._run.stopping.set()
+            self.httpd.shutdown()  # serve_forever returns; the supervisor sees the stop request
+            self._run.stop(timeout=5)
         self.httpd.server_close()
+
+    def parse(self, content_type: str, headers: dict[str, str], body: bytes) -> list[CloudEvent]:
+        """The events of one POST; :class:`InvalidEvent` for any body that cannot be parsed."""
+        try:
+            if content_type.startswith("application/cloudevents"):
+                return from_structured(body)
+            return [from_binary(headers, body)]
+        except InvalidEvent:
+            raise
+        except Exception as exc:
+            raise InvalidEvent(f"cannot parse the body ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -117,23 +146,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(401, f"missing or wrong {r.ce.secret_header}")
                 return
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        try:
-            if content_type.startswith("application/cloudevents"):
-                events = from_structured(body)
-            elif content_type in ("application/json", "") or content_type.endswith("+json"):
-                events = [from_binary(dict(self.headers.items()), body)]
-            else:
-                self._reply(415, f"unsupported Content-Type {content_type!r}")
-                return
-            for event in events:
-                engine_event = to_engine_event(event, controller=r.controller, source=r.source)
-                if engine_event is None:
-                    r.context.count("ignored")
-                else:
-                    r.context.emit(engine_event)
-        except InvalidEvent as exc:
-            self._reply(400, str(exc))
+        binary = content_type in ("application/json", "") or content_type.endswith("+json")
+        if not content_type.startswith("application/cloudevents") and not binary:
+            self._reply(415, f"unsupported Content-Type {content_type!r}")
             return
+        try:
+            events = r.parse(content_type, dict(self.headers.items()), body)
+            engine_events = [to_engine_event(e, controller=r.controller, source=r.source) for e in events]
+        except InvalidEvent as exc:
+            self._reply(400, f"{exc} ({len(body)} bytes from {self.client_address[0]})")
+            return
+        for engine_event in engine_events:
+            if engine_event is None:
+                r.context.count("ignored")
+            else:
+                r.context.emit(engine_event)
         r.accepted += len(events)
         self._reply(202)
 
