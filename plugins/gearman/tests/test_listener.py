@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -127,3 +129,65 @@ def poll_until_unknown(lst: GearmanListener, timeout: float = 15) -> None:
     while time.monotonic() < deadline:
         lst.poll()  # raises DemandUnknown once every server is down
         time.sleep(0.1)
+
+
+def test_one_server_down_is_unknown_demand_not_zero_and_correct_once_back() -> None:
+    real = Gearmand()
+    client = submit(real.port, "build:unit:python", "build:unit:python", "build:lint:python")
+    lst, _ = listener(f"127.0.0.1:{real.port}")
+    try:
+        assert poll_until(lst, lambda w: w["python"] == 3) == {"python": 3}
+        client.shutdown()
+        real.stop()
+        with pytest.raises(DemandUnknown, match=f"127.0.0.1:{real.port}"):
+            poll_until_unknown(lst)  # never an empty report while the server is down
+        restarted = Gearmand(real.port)
+        submit(restarted.port, "build:unit:python").shutdown()
+        assert poll_until(lst, lambda w: w["python"] == 1, timeout=30) == {"python": 1}
+        restarted.stop()
+    finally:
+        lst.stop()
+
+
+def unknown_why(lst: GearmanListener) -> str:
+    with pytest.raises(DemandUnknown) as info:
+        lst.poll()
+    return str(info.value)
+
+
+class AdminDouble:
+    """A gearman admin port on a real socket that answers ``status`` with the replies it is given."""
+
+    def __init__(self, *replies: bytes) -> None:
+        self.replies = list(replies)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return
+        with conn, conn.makefile("rb") as reader:
+            for line in reader:
+                if line.strip() == b"status":
+                    conn.sendall(self.replies.pop(0) if len(self.replies) > 1 else self.replies[0])
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_status_reply_that_cannot_be_read_is_unknown_demand_and_counted() -> None:
+    double = AdminDouble(b"build:unit:python\t99999999999999999999\t0\t1\n.\n", b"build:unit:python\t2\t0\t1\n.\n")
+    lst, counted = listener(f"127.0.0.1:{double.port}")
+    try:
+        deadline = time.monotonic() + 15
+        while "count larger than" not in unknown_why(lst):  # gear connects in the background
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert counted == ["malformed"]
+        assert poll_until(lst, lambda w: w["python"] == 2) == {"python": 2}
+    finally:
+        lst.stop()
+        double.close()

@@ -46,3 +46,13 @@ def test_malformed_replies_raise(reply: bytes) -> None:
 def test_random_replies_never_crash(reply: bytes) -> None:
     with contextlib.suppress(StatusError):
         demand_items("g", parse_status(reply), {})
+
+
+def test_an_absurd_count_is_malformed_and_a_deep_queue_is_bounded() -> None:
+    """Counts come from the network: a huge one must not turn into billions of demand items."""
+    from autoscaler_gearman.status import MAX_COUNT, MAX_ITEMS
+
+    with pytest.raises(StatusError, match="count larger than"):
+        parse_status(f"build:unit:python\t{MAX_COUNT + 1}\t0\t0\n.\n".encode())
+    deep = parse_status(f"build:unit:python\t{MAX_ITEMS * 3}\t0\t0\n.\n".encode())
+    assert len(demand_items("g:4730", deep, {})) == MAX_ITEMS

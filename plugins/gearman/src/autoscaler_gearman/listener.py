@@ -65,7 +65,8 @@ class GearmanListener(DemandListener):
         self.job_labels: dict[str, str] = {}
         self.last: dict[str, list[DemandItem]] = {}
         """The last items read from each server, kept while that server is unreachable."""
-        self.down: set[str] = set()
+        self.down: dict[str, str] = {}
+        """Servers whose demand is unknown now, with the reason."""
         self._lock = threading.Lock()
 
     @property
@@ -94,22 +95,33 @@ class GearmanListener(DemandListener):
                         raise ConnectionError("not connected (reconnecting)")
                     request = gear.StatusAdminRequest()
                     connection.sendAdminRequest(request, timeout=self.gearman.timeout)
-                    functions = parse_status(bytes(request.response))
+                    read = self._items(server, request.response)
                 except (ConnectionError, OSError, gear.GearmanError, gear.TimeoutError, StatusError) as exc:
                     self._mark_down(server, exc)
                     continue
                 if server in self.down:
                     log.info("gearman %s readable again", server)
-                    self.down.discard(server)
-                self.last[server] = demand_items(server, functions, self.job_labels)
+                    del self.down[server]
+                self.last[server] = read
             if self.down and len(self.down) == len(self.gearman.addresses()):
-                raise DemandUnknown(f"no gearman server reachable ({', '.join(sorted(self.down))})")
+                why = "; ".join(f"{server}: {reason}" for server, reason in sorted(self.down.items()))
+                raise DemandUnknown(f"no gearman server reachable ({why})")
             items = tuple(item for server_items in self.last.values() for item in server_items)
         return DemandReport(items, self.controller)
+
+    def _items(self, server: str, response: Any) -> list[DemandItem]:
+        """The demand in one status reply; any failure to read it makes the reply malformed."""
+        try:
+            return demand_items(server, parse_status(bytes(response)), self.job_labels)
+        except StatusError:
+            raise
+        except Exception as exc:
+            raise StatusError(f"cannot read the status reply ({type(exc).__name__}: {str(exc)[:200]})") from None
 
     def _mark_down(self, server: str, exc: BaseException) -> None:
         if isinstance(exc, StatusError):
             self.context.count("malformed")
-        if server not in self.down:
-            log.warning("gearman %s: demand unknown, keeping its last count: %s", server, exc or type(exc).__name__)
-        self.down.add(server)
+        reason = str(exc) or type(exc).__name__
+        if self.down.get(server) != reason:  # once per outage and reason
+            log.warning("gearman %s: demand unknown, keeping its last count: %s", server, reason)
+        self.down[server] = reason

@@ -4,6 +4,9 @@ One line per function: ``FUNCTION\\tTOTAL\\tRUNNING\\tAVAILABLE_WORKERS``, then 
 running jobs, so queued = TOTAL - RUNNING. ``build:<job>:<label>`` is demand for ``<label>`` (which
 may be a label expression); a plain ``build:<job>`` is charged to a label the same job was seen
 with; other functions are not builds.
+
+The reply comes from the network: a count above :data:`MAX_COUNT` makes the reply malformed, and
+one function yields at most :data:`MAX_ITEMS` demand items (far beyond any label's ``max``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
 from autoscaler.events import DemandItem
+
+MAX_COUNT = 1_000_000_000
+"""Largest job or worker count believed; beyond it the reply is malformed."""
+MAX_ITEMS = 10_000
+"""Most demand items made for one function (a queue deeper than this is demand enough)."""
 
 
 class StatusError(ValueError):
@@ -51,6 +59,8 @@ def parse_status(reply: bytes) -> list[FunctionStatus]:
             raise StatusError(f"counts are not numbers in {line[:80]!r}") from None
         if min(total, running, workers) < 0:
             raise StatusError(f"negative count in {line[:80]!r}")
+        if max(total, running, workers) > MAX_COUNT:
+            raise StatusError(f"count larger than {MAX_COUNT} in {line[:80]!r}")
         out.append(FunctionStatus(parts[0], total, running, workers))
     return out
 
@@ -74,7 +84,7 @@ def demand_items(
             continue
         items += [
             DemandItem(f"gearman:{server}:{fn.name}:{i}", expression=label, what=f"{job} (gearman)")
-            for i in range(fn.queued)
+            for i in range(min(fn.queued, MAX_ITEMS))
         ]
     return items
 
