@@ -47,6 +47,13 @@ ENDPOINTS = {
 }
 KINDS = ["401", "403", "500", "503", "reset", "hang", "not_json", "delay"]
 MAX_PENDING = 150  # builds queued or running, at most
+# Faults under which the daemon can neither take a node offline in Jenkins (it reads the node,
+# then POSTs toggleOffline with a crumb) nor stop an agent Jenkins has not shown idle and offline:
+# a one-shot agent may then take a second build (by design: that beats killing a busy agent). A
+# pipeline's agent is seen busy only in /computer, so faults there blind the daemon to it as well.
+DISARMING = {"computer/*", "POST computer/*", "crumb", "refuse", "restart", "token-rotation"}
+BLINDING = DISARMING | {"computers"}
+RECOVERY = 3.0  # seconds past a fault's end the daemon may take to catch up (backoff-max 2 s)
 log = logging.getLogger("soak")
 
 
@@ -56,7 +63,9 @@ class Soak:
         self.faults_rng, self.work_rng = random.Random(seed), random.Random(seed + 1)
         self.stop = threading.Event()
         self.injected: Counter[str] = Counter()
-        self.current = "none"
+        self.current, self.since = "none", 0.0
+        self.history: list[tuple[float, float, str]] = []  # (on, off, name) in wall-clock time
+        self.excused: list[str] = []
         self.violations: defaultdict[str, list[str]] = defaultdict(list)
         self.seen_results = 0
         self.reported_nodes: set[str] = set()
@@ -119,10 +128,11 @@ class Soak:
             name, undo = self.pick()
             window = self.faults_rng.uniform(0.5, 10.0)
             self.injected[name] += 1
-            self.current = name
+            self.current, self.since = name, time.time()
             log.warning("soak: fault on: %s for %.1fs", name, window)
             self.stop.wait(window)
             undo()
+            self.history.append((self.since, time.time(), name))
             self.current = "none"
             log.warning("soak: fault off: %s", name)
 
@@ -140,12 +150,34 @@ class Soak:
                 per_node[build.node].append(build)
         for build, result in fresh:
             if result == "ABORTED":
-                self.violate("aborted", f"{build.job.name} #{build.number} on {build.node}")
+                self.violate("aborted", f"{describe(build)} on {build.node}")
+                agent_log = self.fleet.tmp / "agents" / "logs" / f"{build.node}.log"
+                said = agent_log.read_text(errors="replace")[-2000:] if agent_log.exists() else "(no log)"
+                log.error("soak: %s said:\n%s", build.node, said)
         for node, ran in per_node.items():
             if len(ran) > 1 and node not in self.reported_nodes:
                 self.reported_nodes.add(node)
-                self.violate("second_build", f"one-shot {node} ran " + ", ".join(map(describe, ran)))
+                detail = f"one-shot {node} ran " + ", ".join(map(describe, ran))
+                excuse = self.excuse(sorted(ran, key=lambda b: b.started))
+                if excuse:
+                    self.excused.append(f"{detail} under {excuse}")
+                    log.warning("soak: second build under %s (excused): %s", excuse, detail)
+                else:
+                    self.violate("second_build", detail)
         self.check_up()
+
+    def excuse(self, ran: list[Build]) -> str | None:
+        """The fault that kept the daemon from taking the node offline between its first build's
+        start and its second's, if there was one."""
+        first, second = ran[0], ran[1]
+        excusing = BLINDING if first.job.kind == "pipeline" else DISARMING
+        current, since = self.current, self.since
+        active = [(since, time.time(), current)] if current != "none" else []
+        for on, off, name in [*self.history, *active]:
+            where = name.split(" ", 1)[-1]
+            if where in excusing and on <= second.started and off + RECOVERY >= first.started:
+                return name
+        return None
 
     def check_up(self) -> None:
         thread = self.fleet.daemon._engine_thread
@@ -230,6 +262,9 @@ def summary(soak: Soak, minutes: float, seed: int, elapsed: float) -> int:
         print(f"  {name}: {len(found)}")
         for detail in found[:5]:
             print(f"    {detail}")
+    print(f"second builds on one-shot agents while Jenkins could not be read or told (excused): {len(soak.excused)}")
+    for detail in soak.excused[:5]:
+        print(f"    {detail}")
     return 1 if total else 0
 
 
