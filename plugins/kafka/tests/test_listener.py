@@ -59,7 +59,7 @@ class Running:
                 "group-id": group,
                 "start-from": "earliest",
                 # the mock cluster forgets a closed member only when its session times out
-                "client-config": {"log_level": 0, "session.timeout.ms": 6000, "heartbeat.interval.ms": 500},
+                "client-config": {"log_level": 0, "session.timeout.ms": 3000, "heartbeat.interval.ms": 300},
                 **extra,
             }
         )
