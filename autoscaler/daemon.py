@@ -25,6 +25,7 @@ from autoscaler.engine.messages import DemandUpdate, DriverSeen, Reconcile, Relo
 from autoscaler.jenkins.client import JenkinsClient
 from autoscaler.jenkins.credentials import CredentialError, read_token
 from autoscaler.plugin import DemandListener, DemandUnknown, DestroyListener, Driver, PluginContext
+from autoscaler.supervision import Supervisor
 from autoscaler.timers import Job, Timers
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class Daemon:
         self.plugins: ResolvedPlugins = resolve_plugins(loaded, self.registry)
         self.dry_run = dry_run
         self.counters = PluginCounters()
+        self.supervisor = Supervisor()
+        """Runs the listeners' threads, restarts them when they fail, and reports their health."""
         self.clients = {c.name: JenkinsClient(c) for c in self.config.controllers}
         self.credentials = _Tokens(self.clients)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
@@ -107,7 +110,7 @@ class Daemon:
         if serve_api:
             from autoscaler.api.server import ApiServer
 
-            self.api = ApiServer(self.config.api, self.engine, self.counters)  # binds now: fail early
+            self.api = ApiServer(self.config.api, self.engine, self.counters, self.supervisor)  # binds now: fail early
         self._engine_thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._reload = threading.Event()
@@ -120,6 +123,7 @@ class Daemon:
             jenkins=self.clients,
             log=logging.getLogger(f"autoscaler.plugin.{name}"),
             count=self.counters.counter(name),
+            supervisor=self.supervisor,
         )
 
     def listeners(self) -> list[DemandListener | DestroyListener]:
@@ -287,6 +291,7 @@ class Daemon:
                 listener.stop()
             except Exception:
                 log.exception("listener %s failed to stop", _name(listener))
+        self.supervisor.stop_all(timeout=5)
         if self.api is not None:
             self.api.stop()
         self.engine.submit(Stop())

@@ -150,7 +150,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/metrics":
             data = self._ask("metrics")
             if data is not None:
-                self._send(200, render(data, self.api.counters.snapshot()), "text/plain; version=0.0.4; charset=utf-8")
+                text = render(data, self.api.counters.snapshot())
+                if self.api.supervisor is not None:
+                    text += self.api.supervisor.render_metrics()
+                self._send(200, text, "text/plain; version=0.0.4; charset=utf-8")
             return
         routes = {
             "/v1/pools": "pools",

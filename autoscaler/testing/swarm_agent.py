@@ -104,9 +104,16 @@ def command_line(retry: float = 1.0) -> list[str]:
     ]  # fmt: skip
 
 
+def _terminate(*_: object) -> None:
+    _stop.set()
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, lambda *_: _stop.set())
+    # as the real client's JVM does, SIGTERM ends the process at once, even inside a blocked
+    # request: a client told to stop while registering must not register afterwards
+    signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, lambda *_: _stop.set())
     password = args.password or ""
     if args.passwordEnvVariable:

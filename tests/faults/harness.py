@@ -53,8 +53,8 @@ def fault_config(sim: SimJenkins, tmp: Path, daemon_id: str, **overrides: Any) -
         ],
         "destroy-listeners": [{"name": "events", "type": "zmq", "endpoints": [sim.zmq_endpoint]}],
         "labels": [
-            {"name": "python", "command": command_line(retry=0.3), "max": 3},
-            {"name": "solo", "command": command_line(retry=0.3), "max": 1},
+            {"name": "python", "command": command_line(retry=0.3), "max": 3, "idle-timeout": "2s"},
+            {"name": "solo", "command": command_line(retry=0.3), "max": 1, "idle-timeout": "2s"},
         ],
         "limits": {"max-agents": 5, "boot-timeout": "2s", "backoff-initial": "0.5s", "backoff-max": "2s"},
         "api": {"listen": f"127.0.0.1:{free_port()}"},
@@ -114,8 +114,12 @@ class Fleet:
 
     def wait_all_done(self, timeout: float = 30.0) -> None:
         """Every triggered build finished, and every agent retired."""
-        self.wait(lambda: self.finished() >= self.triggered, timeout, f"{self.triggered} builds to finish")
-        self.wait(lambda: not self.agents(), timeout, "every agent to be retired")
+        try:
+            self.wait(lambda: self.finished() >= self.triggered, timeout, f"{self.triggered} builds to finish")
+            self.wait(lambda: not self.agents(), timeout, "every agent to be retired")
+        except TimeoutError as exc:
+            rows = [(a["name"], a["state"], a["comment"]) for a in self.agents()]
+            raise AssertionError(f"{exc}; agents: {rows}; {self.promise()}") from None
 
     # -- the promise ------------------------------------------------------------------------
 

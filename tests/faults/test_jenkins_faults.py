@@ -5,6 +5,7 @@ killed, no one-shot agent given a second build, no agent leaked, the daemon up."
 from __future__ import annotations
 
 import pytest
+import requests
 
 from autoscaler.testing.jenkins import SimJenkins
 from tests.faults.harness import Fleet
@@ -74,6 +75,9 @@ def test_refused_connections_then_back(sim: SimJenkins, fleet: Fleet) -> None:
     sim.accept()
     fleet.trigger("unit")
     fleet.assert_kept()
+    metrics = requests.get(f"http://{fleet.daemon.config.api.listen}/metrics", timeout=5).text
+    assert 'autoscaler_listener_up{listener="events"} 1' in metrics  # the ZMQ listener lived through it
+    assert requests.get(f"http://{fleet.daemon.config.api.listen}/healthz", timeout=5).status_code == 200
 
 
 def test_a_rotated_token_is_read_again_from_its_file(sim: SimJenkins, fleet: Fleet, tmp_path) -> None:  # type: ignore[no-untyped-def]
