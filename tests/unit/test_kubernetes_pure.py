@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from autoscaler.config.models import Config
-from autoscaler.drivers.kubernetes.driver import RateLimiter
 from autoscaler.drivers.kubernetes.podspec import build_pod
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 from autoscaler.drivers.kubernetes.status import handle_of
 from autoscaler.plugin import DriverStatus
+from autoscaler.ratelimit import RateLimiter
 from autoscaler.testing.fakes import FakeClock
 
 
@@ -89,3 +89,8 @@ def test_service_account_and_pull_secrets_reach_the_pod() -> None:
         "ci-python-abcdef", config.labels[0], config.controllers[0], "d", KubernetesSettings(type="kubernetes"), 0
     )["spec"]
     assert no_sa["automountServiceAccountToken"] is False and "serviceAccountName" not in no_sa
+
+
+def test_rate_limiter_refuses_a_limit_that_would_never_let_a_call_through() -> None:
+    with pytest.raises(ValueError, match="qps > 0 and burst >= 1"):
+        RateLimiter(qps=0, burst=1)

@@ -26,12 +26,12 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.util.retry import Retry
 
 from autoscaler.drivers.kubernetes import errors, podspec
-from autoscaler.drivers.kubernetes.ratelimit import RateLimiter
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 from autoscaler.drivers.kubernetes.status import handle_of
 from autoscaler.events import AgentChanged
 from autoscaler.jenkins.client import JenkinsError
 from autoscaler.plugin import AgentHandle, Driver, DriverError, DriverSettings, DriverStatus, LaunchSpec, PluginContext
+from autoscaler.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
