@@ -18,7 +18,7 @@ def visibility_warnings(loaded: LoadedConfig, plugins: ResolvedPlugins) -> list[
         source = getattr(resolved.settings, "label_source", None)
         if source != "why":
             continue
-        controller = getattr(resolved.settings, "controller", None) or config.controllers[0].name
+        controller = getattr(resolved.settings, "controller", None) or config.default_controller.name
         served = [(i, lab) for i, lab in enumerate(config.labels) if config.controller_of(lab).name == controller]
         if any(lab.min_ready > 0 for _, lab in served):
             continue

@@ -276,9 +276,23 @@ class Config(Model):
         """The label serving expressions no other label serves, if one is configured."""
         return next((lab for lab in self.labels if lab.catch_all), None)
 
+    @property
+    def default_controller(self) -> ControllerConfig:
+        """The controller a section that names none refers to: the first one listed."""
+        return self.controllers[0]
+
+    def controller_named(self, name: str | None) -> ControllerConfig:
+        """The controller called ``name``; the default controller when ``name`` is ``None``."""
+        if name is None:
+            return self.default_controller
+        for c in self.controllers:
+            if c.name == name:
+                return c
+        raise KeyError(f"no controller named {name!r} (have: {', '.join(c.name for c in self.controllers)})")
+
     def controller_of(self, lab: LabelConfig) -> ControllerConfig:
-        wanted = lab.controller or self.controllers[0].name
-        return next(c for c in self.controllers if c.name == wanted)
+        """The controller a label's agents join."""
+        return self.controller_named(lab.controller)
 
 
 def _unique(values: list[str], where: str, what: str) -> None:

@@ -272,7 +272,7 @@ class LocalDriver(Driver):
                 continue  # same daemon id, other work-dir: another daemon's agent
             label = env.get(b"AGENT_LABEL", b"").decode()
             workdir = env.get(b"AGENT_WORKDIR", b"").decode()
-            controller = self.context.config.controllers[0].name
+            controller = self.context.config.default_controller.name
             for lab in self.context.config.labels:
                 if lab.name == label:
                     controller = self.context.config.controller_of(lab).name

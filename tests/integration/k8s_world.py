@@ -49,7 +49,7 @@ class K8sWorld:
         )
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.seen: list[AgentChanged] = []
-        self.jenkins = JenkinsClient(self.config.controllers[0])
+        self.jenkins = JenkinsClient(self.config.default_controller)
         self.context = PluginContext(config=self.config, emit=self.events.put, jenkins={"main": self.jenkins})
         self.settings = KubernetesSettings.model_validate(
             {"type": "kubernetes", "url": self.api.url, "namespace": NS, "watch-timeout": 1, **driver}
@@ -57,7 +57,7 @@ class K8sWorld:
         self.driver = KubernetesDriver(self.settings, self.context)
 
     def spec(self, name: str, label: str) -> LaunchSpec:
-        return LaunchSpec(name, self.config.label(label), self.config.controllers[0], "test", credential=self.sim.token)
+        return LaunchSpec(name, self.config.label(label), self.config.default_controller, "test", credential=self.sim.token)
 
     def changes(self) -> list[AgentChanged]:
         """Every AgentChanged event the driver emitted so far."""

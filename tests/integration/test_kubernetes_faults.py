@@ -47,7 +47,7 @@ def released_after(world: K8sWorld, seconds: float) -> threading.Timer:
 
 def put_pod(world: K8sWorld, name: str, label: str = "broken", daemon_id: str = "test") -> None:
     """A pod of this daemon made behind the driver's back (``broken``: the kubelet runs no process)."""
-    pod = build_pod(name, world.config.label(label), world.config.controllers[0], daemon_id, world.settings, 0)
+    pod = build_pod(name, world.config.label(label), world.config.default_controller, daemon_id, world.settings, 0)
     world.api.store.create("pods", NS, pod)
 
 

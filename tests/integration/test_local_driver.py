@@ -65,7 +65,7 @@ def make_driver(tmp_path: Path, on_term: str = "lambda *a: sys.exit(0)") -> tupl
 
 
 def launch(driver: LocalDriver, config: Config, name: str = "ci-python-abc123") -> Path:
-    driver.launch(LaunchSpec(name, config.labels[0], config.controllers[0], "test-daemon", credential="T0P-SECRET"))
+    driver.launch(LaunchSpec(name, config.labels[0], config.default_controller, "test-daemon", credential="T0P-SECRET"))
     report = Path(driver.work_root, name, "report.json")
     deadline = time.monotonic() + 10
     while not report.exists():  # the agent writes it once it runs
@@ -159,7 +159,7 @@ def test_missing_command_is_a_permanent_launch_error(tmp_path: Path) -> None:
     driver, config = make_driver(tmp_path)
     label = config.labels[0].model_copy(update={"command": ["/nonexistent/agent"]})
     with pytest.raises(DriverError) as info:
-        driver.launch(LaunchSpec("ci-python-x", label, config.controllers[0], "test-daemon"))
+        driver.launch(LaunchSpec("ci-python-x", label, config.default_controller, "test-daemon"))
     assert not info.value.transient
 
 

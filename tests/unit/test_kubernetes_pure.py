@@ -82,11 +82,11 @@ def test_service_account_and_pull_secrets_reach_the_pod() -> None:
     settings = KubernetesSettings.model_validate(
         {"type": "kubernetes", "service-account": "agents", "image-pull-secrets": ["registry"]}
     )
-    spec = build_pod("ci-python-abcdef", config.labels[0], config.controllers[0], "d", settings, 0)["spec"]
+    spec = build_pod("ci-python-abcdef", config.labels[0], config.default_controller, "d", settings, 0)["spec"]
     assert spec["serviceAccountName"] == "agents" and spec["automountServiceAccountToken"] is True
     assert spec["imagePullSecrets"] == [{"name": "registry"}]
     no_sa = build_pod(
-        "ci-python-abcdef", config.labels[0], config.controllers[0], "d", KubernetesSettings(type="kubernetes"), 0
+        "ci-python-abcdef", config.labels[0], config.default_controller, "d", KubernetesSettings(type="kubernetes"), 0
     )["spec"]
     assert no_sa["automountServiceAccountToken"] is False and "serviceAccountName" not in no_sa
 
