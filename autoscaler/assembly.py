@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from autoscaler.config.errors import ConfigError, Problem
 from autoscaler.config.loader import LoadedConfig, validate_section
 from autoscaler.discovery import PluginNotFound, Registry
-from autoscaler.plugin import ListenerSettings
+from autoscaler.plugin import ListenerSettings, PluginKind
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def resolve_plugins(loaded: LoadedConfig, registry: Registry) -> ResolvedPlugins
     problems: list[Problem] = []
     controllers = {c.name for c in config.controllers}
 
-    def one(kind: str, path: tuple[str | int, ...], entry_type: str, entry: object) -> Resolved | None:
+    def one(kind: PluginKind, path: tuple[str | int, ...], entry_type: str, entry: object) -> Resolved | None:
         try:
             cls = registry.find(kind, entry_type)
         except PluginNotFound as exc:
@@ -60,9 +60,10 @@ def resolve_plugins(loaded: LoadedConfig, registry: Registry) -> ResolvedPlugins
             return None
         return Resolved(cls, settings, path)
 
-    driver = one("driver", ("driver",), config.driver.type, config.driver)
-    demand = [one("demand", ("demand-listeners", i), e.type, e) for i, e in enumerate(config.demand_listeners)]
-    destroy = [one("destroy", ("destroy-listeners", i), e.type, e) for i, e in enumerate(config.destroy_listeners)]
+    d, dem, des = PluginKind.DRIVER, PluginKind.DEMAND, PluginKind.DESTROY
+    driver = one(d, (d.section,), config.driver.type, config.driver)
+    demand = [one(dem, (dem.section, i), e.type, e) for i, e in enumerate(config.demand_listeners)]
+    destroy = [one(des, (des.section, i), e.type, e) for i, e in enumerate(config.destroy_listeners)]
     if problems or driver is None:
         raise ConfigError(problems)
     return ResolvedPlugins(

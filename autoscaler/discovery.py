@@ -6,17 +6,14 @@ import logging
 from dataclasses import dataclass
 from importlib import metadata
 
-from autoscaler.plugin import ENTRY_POINT_GROUPS, DemandListener, DestroyListener, Driver
+from autoscaler.plugin import PluginKind
 
 log = logging.getLogger(__name__)
-
-_BASES: dict[str, type] = {"demand": DemandListener, "destroy": DestroyListener, "driver": Driver}
 
 
 @dataclass(frozen=True)
 class PluginInfo:
-    kind: str
-    """``demand``, ``destroy`` or ``driver``."""
+    kind: PluginKind
     name: str
     """Entry-point name = the ``type:`` in the config."""
     target: str
@@ -40,29 +37,27 @@ class Registry:
     @classmethod
     def discover(cls) -> Registry:
         found: list[PluginInfo] = []
-        for kind, group in ENTRY_POINT_GROUPS.items():
-            for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):
+        for kind in PluginKind:
+            for ep in sorted(metadata.entry_points(group=kind.group), key=lambda e: e.name):
                 found.append(_load(kind, ep))
         return cls(found)
 
-    def find(self, kind: str, name: str) -> type:
+    def find(self, kind: PluginKind | str, name: str) -> type:
         """The plugin class, or :class:`PluginNotFound` saying what is installed or what broke."""
+        kind = PluginKind(kind)
         for info in self.plugins:
             if info.kind == kind and info.name == name:
                 if info.cls is None:
-                    raise PluginNotFound(f"{_KIND_WORD[kind]} {name!r} failed to load: {info.error}")
+                    raise PluginNotFound(f"{kind.word} {name!r} failed to load: {info.error}")
                 return info.cls
         have = sorted(i.name for i in self.plugins if i.kind == kind and i.cls is not None)
         raise PluginNotFound(
-            f"no {_KIND_WORD[kind]} named {name!r} is installed "
+            f"no {kind.word} named {name!r} is installed "
             f"(installed: {', '.join(have) or 'none'}; see 'autoscaler plugins')"
         )
 
 
-_KIND_WORD = {"demand": "demand listener", "destroy": "destroy listener", "driver": "driver"}
-
-
-def _load(kind: str, ep: metadata.EntryPoint) -> PluginInfo:
+def _load(kind: PluginKind, ep: metadata.EntryPoint) -> PluginInfo:
     dist = ep.dist
     dist_name = dist.metadata["Name"] if dist is not None else "?"
     version = dist.version if dist is not None else "?"
@@ -71,7 +66,7 @@ def _load(kind: str, ep: metadata.EntryPoint) -> PluginInfo:
     except Exception as exc:  # any import-time failure of a third-party plugin
         log.error("plugin %s %r (%s) failed to import: %s", kind, ep.name, ep.value, exc)
         return PluginInfo(kind, ep.name, ep.value, dist_name, version, None, f"{type(exc).__name__}: {exc}")
-    base = _BASES[kind]
+    base = kind.base
     if not (isinstance(cls, type) and issubclass(cls, base)):
         error = f"{ep.value} is not a subclass of autoscaler.{base.__name__}"
         log.error("plugin %s %r: %s", kind, ep.name, error)

@@ -1,6 +1,10 @@
-"""The plugin API: what a demand listener, a destroy listener or a driver implements.
+"""The plugin API: everything a demand listener, a destroy listener or a driver may use.
 
-A plugin is a class registered under one of three entry-point groups::
+This module (re-exported by :mod:`autoscaler`) and :mod:`autoscaler.wire` are the whole contract
+between the core and its plugins; ``docs/plugins.md`` lists every name. Anything else under
+``autoscaler.`` is internal and may change without notice.
+
+A plugin is a class registered under the entry-point group of its :class:`PluginKind`::
 
     [project.entry-points."autoscaler.demand_listeners"]
     my-queue = "my_package:MyQueueListener"
@@ -14,43 +18,92 @@ from __future__ import annotations
 
 import abc
 import enum
-import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import ConfigDict
 
 from autoscaler.config.base import Model
-from autoscaler.config.models import Config, ControllerConfig, LabelConfig
-from autoscaler.events import DemandReport, Event
-from autoscaler.supervision import Run, Supervisor
+from autoscaler.config.models import ControllerConfig, LabelConfig
+from autoscaler.config.units import Duration, Quantity
+from autoscaler.context import ControllerInfo, JenkinsAPI, LabelInfo, PluginContext
+from autoscaler.events import (
+    BuildFinished,
+    BuildStarted,
+    DemandItem,
+    DemandRefresh,
+    DemandReport,
+    Event,
+    LifecycleHint,
+    NodeOffline,
+    NodeOnline,
+)
+from autoscaler.jenkins.computers import NodeView
+from autoscaler.labels import Expr, LabelExpressionError
+from autoscaler.labels import matches as expression_matches
+from autoscaler.labels import parse as parse_expression
+from autoscaler.secrets import SecretError, read_secret
+from autoscaler.supervision import Run
 
 if TYPE_CHECKING:
-    from autoscaler.jenkins.client import JenkinsClient
+    from autoscaler.jenkins.client import JenkinsError
+else:
+
+    def __getattr__(name: str) -> Any:  # JenkinsError loads python-jenkins: only when a plugin asks
+        if name == "JenkinsError":
+            from autoscaler.jenkins.client import JenkinsError
+
+            return JenkinsError
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AgentHandle",
+    "BuildFinished",
+    "BuildStarted",
+    "ControllerInfo",
+    "DemandItem",
     "DemandListener",
+    "DemandRefresh",
+    "DemandReport",
     "DemandUnknown",
     "DestroyListener",
     "Driver",
     "DriverError",
     "DriverSettings",
     "DriverStatus",
+    "Duration",
+    "Event",
+    "Expr",
+    "JenkinsAPI",
+    "JenkinsError",
+    "LabelExpressionError",
+    "LabelInfo",
     "LaunchSpec",
+    "LifecycleHint",
     "ListenerSettings",
+    "NodeOffline",
+    "NodeOnline",
+    "NodeView",
     "PluginContext",
+    "PluginKind",
+    "Quantity",
+    "Run",
+    "SecretError",
+    "SettingsModel",
+    "expression_matches",
+    "parse_expression",
+    "read_secret",
+    "singular_alias",
 ]
 
-ENTRY_POINT_GROUPS = {
-    "demand": "autoscaler.demand_listeners",
-    "destroy": "autoscaler.destroy_listeners",
-    "driver": "autoscaler.drivers",
-}
+
+class SettingsModel(Model):
+    """Base of a nested section in a plugin's settings: kebab-case keys, unknown keys rejected,
+    immutable, field docstrings in the reference."""
 
 
-class ListenerSettings(Model):
+class ListenerSettings(SettingsModel):
     """Base of a listener's config model. Subclasses add their own keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -66,7 +119,7 @@ class ListenerSettings(Model):
         return self.name or self.type
 
 
-class DriverSettings(Model):
+class DriverSettings(SettingsModel):
     """Base of a driver's config model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,42 +127,16 @@ class DriverSettings(Model):
     """Entry-point name of the driver."""
 
 
-@dataclass
-class PluginContext:
-    """What the core hands a plugin when it builds it."""
-
-    config: Config
-    """The whole validated configuration (read-only)."""
-    emit: Callable[[Event], None]
-    """Send an event to the engine; thread-safe, never blocks for long."""
-    jenkins: Mapping[str, JenkinsClient] = field(default_factory=dict)
-    """A client per controller name."""
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("autoscaler.plugin"))
-    count: Callable[[str], None] = lambda reason: None
-    """Count a notable occurrence (``"malformed"``, ``"ignored"``...) in this plugin's metrics."""
-    supervisor: Supervisor = field(default_factory=Supervisor)
-    """Runs the plugin's receive loops; the daemon shares one across plugins (for ``/healthz``)."""
-
-    def supervise(self, name: str, loop: Callable[[Run], None], *, stale_after: float | None = 60.0) -> Run:
-        """Run ``loop`` in a thread, restart it when it raises, report it when it hangs.
-
-        The loop returns once ``run.stopping`` is set and calls ``run.beat()`` (or
-        :meth:`heartbeat`) at least every ``stale_after`` seconds while it is well.
-        """
-        return self.supervisor.supervise(name, loop, stale_after=stale_after)
-
-    def heartbeat(self, name: str) -> None:
-        """Report progress of the supervised loop ``name``."""
-        self.supervisor.heartbeat(name)
-
-    def controller(self, name: str | None) -> ControllerConfig:
-        """The named controller, or the first one when ``name`` is ``None``."""
-        if name is None:
-            return self.config.controllers[0]
-        for c in self.config.controllers:
-            if c.name == name:
-                return c
-        raise KeyError(f"no controller named {name!r}")
+def singular_alias(data: Any, one: str, many: str) -> Any:
+    """For a ``mode="before"`` model validator: accept ``one: x`` for ``many: [x]``; both keys
+    at once is an error naming both."""
+    if not isinstance(data, dict) or one not in data:
+        return data
+    if many in data:
+        raise ValueError(f"{one}: give {one} (a single value) or {many} (a list), not both")
+    out = {k: v for k, v in data.items() if k != one}
+    out[many] = data[one]
+    return out
 
 
 class DemandUnknown(Exception):
@@ -199,7 +226,11 @@ class LaunchSpec:
     name: str
     """Agent name = Jenkins node name, exactly."""
     label: LabelConfig
+    """The label's configuration as loaded (the built-in drivers read their keys from it: ``image``,
+    ``command``, ``cpu``...). Internal model: a driver outside the core reads ``label.name``,
+    ``label.all_atoms`` and ``label.executors`` only."""
     controller: ControllerConfig
+    """The controller the agent joins (``name``, ``url``, ``agent_endpoint``, ``user``)."""
     daemon_id: str
     credential: str | None = field(default=None, repr=False)
     """The Jenkins token for the agent; drivers must pass it only through a secret channel."""
@@ -240,3 +271,45 @@ class Driver(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Must not stop running agents."""
+
+
+class PluginKind(enum.StrEnum):
+    """The three kinds of plugin, each with its entry-point group, base class and config section."""
+
+    DEMAND = "demand"
+    DESTROY = "destroy"
+    DRIVER = "driver"
+
+    @property
+    def group(self) -> str:
+        """Entry-point group its plugins register under."""
+        return f"autoscaler.{_KIND_GROUP[self]}"
+
+    @property
+    def base(self) -> type[DemandListener | DestroyListener | Driver]:
+        """Class its plugins derive from."""
+        return _KIND_BASE[self]
+
+    @property
+    def word(self) -> str:
+        """How messages name it (``demand listener``)."""
+        return "driver" if self is PluginKind.DRIVER else f"{self.value} listener"
+
+    @property
+    def section(self) -> str:
+        """Config section its plugins are configured in (``demand-listeners``)."""
+        return "driver" if self is PluginKind.DRIVER else f"{self.value}-listeners"
+
+
+_KIND_GROUP = {
+    PluginKind.DEMAND: "demand_listeners",
+    PluginKind.DESTROY: "destroy_listeners",
+    PluginKind.DRIVER: "drivers",
+}
+_KIND_BASE: dict[PluginKind, type[DemandListener | DestroyListener | Driver]] = {
+    PluginKind.DEMAND: DemandListener,
+    PluginKind.DESTROY: DestroyListener,
+    PluginKind.DRIVER: Driver,
+}
+ENTRY_POINT_GROUPS = {kind: kind.group for kind in PluginKind}
+"""Entry-point group of each kind (kept for callers that index it by ``"demand"``...)."""

@@ -16,7 +16,8 @@ Subclass the contract for your plugin's kind in a ``Test...`` class and fill in 
         def feed(self, plugin, item) -> None:
             plugin.handle(item)
 
-pytest then checks that the plugin loads from its entry point, that its settings model validates
+pytest then checks that the plugin loads from its entry point (registered by one distribution
+only: two claiming the same ``type`` name is an error), that its settings model validates
 (and rejects unknown keys, with the file, line and key in the message), that garbage is survived
 and counted, that what it emits is well formed, and that it stops within a deadline.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from importlib import metadata
 from typing import Any, ClassVar
 
 import pytest
@@ -55,6 +57,7 @@ from autoscaler.plugin import (
     DriverSettings,
     ListenerSettings,
     PluginContext,
+    PluginKind,
 )
 
 STOP_DEADLINE = 5.0
@@ -93,7 +96,7 @@ def check_event(event: Any) -> None:
 
 
 class PluginContract:
-    kind: ClassVar[str]
+    kind: ClassVar[PluginKind]
     entry_point: ClassVar[str]
     base_settings: ClassVar[type[BaseModel]]
 
@@ -140,6 +143,20 @@ class PluginContract:
         model = cls.settings_model  # type: ignore[attr-defined]
         assert issubclass(model, self.base_settings), f"settings_model must derive from {self.base_settings.__name__}"
 
+    def test_entry_point_is_not_ambiguous(self) -> None:
+        claims = sorted(
+            {
+                (ep.dist.metadata["Name"] if ep.dist is not None else "?", ep.value)
+                for ep in metadata.entry_points(group=self.kind.group, name=self.entry_point)
+            }
+        )
+        assert claims, f"no {self.kind.word} {self.entry_point!r} is registered in {self.kind.group}"
+        assert len(claims) == 1, (
+            f"{self.kind.word} {self.entry_point!r} is registered more than once in {self.kind.group}: "
+            + ", ".join(f"{dist} ({target})" for dist, target in claims)
+            + "; the config's type: would pick one of them arbitrarily"
+        )
+
     def test_settings_validate_and_reject_unknown_keys(self) -> None:
         model = self.plugin_class().settings_model  # type: ignore[attr-defined]
         model.model_validate(self.settings())
@@ -152,13 +169,13 @@ class PluginContract:
             "controllers": [{"name": "main", "url": "http://127.0.0.1:9/"}],
             "labels": [{"name": "python", "command": "true"}],
         }
-        where = {"demand": "demand-listeners", "destroy": "destroy-listeners", "driver": "driver"}[self.kind]
-        data[where] = section if self.kind == "driver" else [section]
+        where = self.kind.section
+        data[where] = section if self.kind is PluginKind.DRIVER else [section]
         text = yaml.safe_dump(data, sort_keys=False)
         with pytest.raises(ConfigError) as info:
             resolve_plugins(parse_config(text, "c.yaml"), Registry.discover())
         line = next(i for i, t in enumerate(text.splitlines(), 1) if "no-such-key-anywhere" in t)
-        prefix = where if self.kind == "driver" else f"{where}[0]"
+        prefix = where if self.kind is PluginKind.DRIVER else f"{where}[0]"
         assert f"c.yaml:{line}: {prefix}.no-such-key-anywhere: unknown key" in str(info.value)
 
     def test_survives_garbage(self) -> None:
@@ -204,7 +221,7 @@ class PluginContract:
 
 
 class DemandListenerContract(PluginContract):
-    kind = "demand"
+    kind = PluginKind.DEMAND
     base_settings = ListenerSettings
 
     def test_poll_reports_or_says_unknown(self) -> None:
@@ -228,7 +245,7 @@ class DemandListenerContract(PluginContract):
 
 
 class DestroyListenerContract(PluginContract):
-    kind = "destroy"
+    kind = PluginKind.DESTROY
     base_settings = ListenerSettings
 
     def test_is_a_destroy_listener(self) -> None:
@@ -236,7 +253,7 @@ class DestroyListenerContract(PluginContract):
 
 
 class DriverContract(PluginContract):
-    kind = "driver"
+    kind = PluginKind.DRIVER
     base_settings = DriverSettings
 
     def start(self, plugin: Any) -> None:

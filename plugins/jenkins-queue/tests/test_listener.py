@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from autoscaler_jenkins_queue import JenkinsQueueListener, QueueSettings
@@ -13,17 +13,20 @@ from autoscaler.plugin import DemandUnknown, PluginContext
 from autoscaler.testing.jenkins import SimJenkins
 
 
-def make(sim: SimJenkins, **settings: object) -> JenkinsQueueListener:
-    config = Config.model_validate(
+def sim_config(sim: SimJenkins, *labels: dict[str, object]) -> Config:
+    return Config.model_validate(
         {
             "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token": sim.token}],
-            "labels": [{"name": "python"}, {"name": "docker", "atoms": ["linux"]}],
+            "labels": labels or [{"name": "python"}, {"name": "docker", "atoms": ["linux"]}],
         }
     )
-    counts: list[str] = []
-    context = PluginContext(
-        config=config, emit=lambda e: None, jenkins={"main": JenkinsClient(config.controllers[0])}, count=counts.append
-    )
+
+
+def make(sim: SimJenkins, config: Callable[[], Config] | None = None, **settings: object) -> JenkinsQueueListener:
+    fixed = sim_config(sim)
+    config = config or (lambda: fixed)
+    client = JenkinsClient(config().controllers[0])
+    context = PluginContext(config=config, emit=lambda e: None, jenkins={"main": client})
     listener = JenkinsQueueListener(QueueSettings.model_validate({"type": "jenkins-queue", **settings}), context)
     listener.start()
     return listener
@@ -61,6 +64,34 @@ def test_placeholders_make_pipelines_visible_from_zero(sim: SimJenkins) -> None:
     (item,) = listener.poll().items
     assert (item.node, "python" in item.node_labels) == ("ci-python-placeholder", True)
     assert item.key.startswith("main:") and item.since is not None
+
+
+def test_a_label_added_by_a_reload_gets_its_placeholder(sim: SimJenkins) -> None:
+    current = [sim_config(sim, {"name": "python"})]
+    listener = make(sim, lambda: current[0], **{"label-source": "placeholders"})
+    assert set(sim.model.nodes) == {"ci-python-placeholder"}
+    assert listener.poll().items == ()
+    current[0] = sim_config(sim, {"name": "python"}, {"name": "ruby"})  # what a reload (SIGHUP) does
+    sim.add_job("gem", kind="pipeline", label="ruby")
+    sim.trigger("gem")
+    (item,) = listener.poll().items
+    assert set(sim.model.nodes) == {"ci-python-placeholder", "ci-ruby-placeholder"}
+    assert sim.model.nodes["ci-ruby-placeholder"].temporarily_offline
+    assert item.node == "ci-ruby-placeholder" and "ruby" in item.node_labels
+
+
+def test_a_label_added_by_a_reload_is_no_longer_looked_up_as_a_node_name(sim: SimJenkins) -> None:
+    current = [sim_config(sim, {"name": "python"})]
+    listener = make(sim, lambda: current[0])
+    raw = {"id": 7, "why": "Waiting for next available executor on ‘ruby’", "task": {"name": "gem"}}
+    computer = ("GET", "/computer/api/json")
+    (item,) = listener.read_items([raw])
+    assert item.expression == "ruby" and sim.requests[computer] == 1  # no pool serves ruby: maybe a node
+    current[0] = sim_config(sim, {"name": "python"}, {"name": "ruby"})  # what a reload (SIGHUP) does
+    for _ in range(2):
+        (item,) = listener.read_items([raw])
+        assert item.expression == "ruby"
+    assert sim.requests[computer] == 1  # a label a pool serves now: no node to look up
 
 
 def test_label_named_when_several_nodes_carry_it(sim: SimJenkins) -> None:

@@ -6,11 +6,11 @@ import contextlib
 import json
 
 import pytest
-from autoscaler_zmq.frames import FrameError, parse_frame
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autoscaler.events import BuildFinished, BuildStarted, LifecycleHint
+from autoscaler.wire.zmq import FrameError, parse_frame
 
 FINALIZED = (
     'onFinalized {"name":"gate-foo","url":"job/gate-foo/","build":{"full_url":'

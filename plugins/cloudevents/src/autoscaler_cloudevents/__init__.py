@@ -1,14 +1,8 @@
-"""Jenkins CloudEvents (``type: cloudevents``): an HTTP receiver for the Jenkins cloudevents plugin."""
+"""Jenkins CloudEvents (``type: cloudevents``): an HTTP receiver for the Jenkins cloudevents plugin.
 
-from autoscaler_cloudevents.events import CloudEvent, InvalidEvent, from_binary, from_structured, to_engine_event
+The CloudEvents parsing itself is shared with the kafka listener: :mod:`autoscaler.wire.cloudevents`.
+"""
+
 from autoscaler_cloudevents.receiver import CloudEventsReceiver, CloudEventsSettings
 
-__all__ = [
-    "CloudEvent",
-    "CloudEventsReceiver",
-    "CloudEventsSettings",
-    "InvalidEvent",
-    "from_binary",
-    "from_structured",
-    "to_engine_event",
-]
+__all__ = ["CloudEventsReceiver", "CloudEventsSettings"]

@@ -9,16 +9,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext
-from autoscaler.supervision import Run
-from autoscaler_cloudevents.events import CloudEvent, InvalidEvent, from_binary, from_structured, to_engine_event
+from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext, Run, read_secret
+from autoscaler.wire.cloudevents import CloudEvent, InvalidEvent, from_binary, from_structured, to_engine_event
 
 log = logging.getLogger(__name__)
 STALE_AFTER = 60.0
@@ -67,7 +65,7 @@ class CloudEventsReceiver(DestroyListener):
         self.ce = settings
         self.controller = context.controller(settings.controller).name
         self.source = settings.display_name
-        self.secret = _secret(settings)
+        self.secret = read_secret(file=settings.secret_file, env=settings.secret_env, what=f"{self.source} secret")
         host, _, port = settings.listen.rpartition(":")
         handler = type("Handler", (_Handler,), {"receiver": self})
         self.httpd = _Server((host.strip("[]"), int(port)), handler)
@@ -163,12 +161,3 @@ class _Handler(BaseHTTPRequestHandler):
                 r.context.emit(engine_event)
         r.accepted += len(events)
         self._reply(202)
-
-
-def _secret(settings: CloudEventsSettings) -> str | None:
-    if settings.secret_file is not None:
-        with open(settings.secret_file, encoding="utf-8") as fh:
-            return fh.read().strip() or None
-    if settings.secret_env is not None:
-        return os.environ.get(settings.secret_env) or None
-    return None

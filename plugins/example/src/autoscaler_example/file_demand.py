@@ -5,8 +5,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from autoscaler import DemandItem, DemandListener, DemandReport, DemandUnknown, ListenerSettings
-from autoscaler.config.units import Duration
+from autoscaler import DemandItem, DemandListener, DemandReport, DemandUnknown, Duration, ListenerSettings
 
 
 class FileDemandSettings(ListenerSettings):

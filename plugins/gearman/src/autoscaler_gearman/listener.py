@@ -9,9 +9,15 @@ from typing import Any
 import gear
 from pydantic import Field, field_validator, model_validator
 
-from autoscaler.config.units import Duration
-from autoscaler.events import DemandItem, DemandReport
-from autoscaler.plugin import DemandListener, DemandUnknown, ListenerSettings, PluginContext
+from autoscaler.plugin import (
+    DemandItem,
+    DemandListener,
+    DemandReport,
+    DemandUnknown,
+    Duration,
+    ListenerSettings,
+    PluginContext,
+)
 from autoscaler_gearman.status import StatusError, demand_items, parse_status
 
 log = logging.getLogger(__name__)

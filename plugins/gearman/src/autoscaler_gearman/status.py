@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 
-from autoscaler.events import DemandItem
+from autoscaler.plugin import DemandItem
 
 MAX_COUNT = 1_000_000_000
 """Largest job or worker count believed; beyond it the reply is malformed."""

@@ -9,11 +9,20 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from autoscaler import labels as label_expr
-from autoscaler.config.units import Duration
-from autoscaler.events import DemandItem, DemandReport
-from autoscaler.jenkins.client import JenkinsClient, JenkinsError
-from autoscaler.plugin import DemandListener, DemandUnknown, ListenerSettings, PluginContext
+from autoscaler.plugin import (
+    DemandItem,
+    DemandListener,
+    DemandReport,
+    DemandUnknown,
+    Duration,
+    JenkinsAPI,
+    JenkinsError,
+    LabelExpressionError,
+    ListenerSettings,
+    PluginContext,
+    expression_matches,
+    parse_expression,
+)
 from autoscaler_jenkins_queue.placeholders import Placeholders
 from autoscaler_jenkins_queue.why import Reason, parse_why
 
@@ -46,21 +55,22 @@ class JenkinsQueueListener(DemandListener):
         assert isinstance(settings, QueueSettings)
         self.queue_settings = settings
         self.controller = context.controller(settings.controller).name
-        self.placeholders = (
-            Placeholders(context.config, self.controller) if settings.label_source == "placeholders" else None
-        )
+        self.placeholders = Placeholders(context, self.controller) if settings.label_source == "placeholders" else None
         self._shutdown_logged = False
         self._nodes: dict[str, frozenset[str]] = {}
         """Node name -> labels, from ``/computer``: read again when an unknown node is named."""
         self._nodes_read = 0.0
+        self._atoms: tuple[frozenset[str], ...] = ()
+        """The atoms of each configured label, as of the last poll (a reload may change them)."""
         self._labels: dict[str, bool] = {}
+        """Text -> whether a label of ``_atoms`` serves it."""
 
     @property
     def interval(self) -> float:
         return self.queue_settings.interval
 
     @property
-    def client(self) -> JenkinsClient:
+    def client(self) -> JenkinsAPI:
         return self.context.jenkins[self.controller]
 
     def start(self) -> None:
@@ -87,6 +97,9 @@ class JenkinsQueueListener(DemandListener):
         found: list[tuple[Mapping[str, Any], Reason]] = []
         need_nodes = False
         shutdown = False
+        atoms = tuple(lab.atoms for lab in self.context.labels())
+        if atoms != self._atoms:
+            self._atoms, self._labels = atoms, {}
         for raw in items:
             if not isinstance(raw, Mapping) or "id" not in raw:
                 self.context.count("malformed")
@@ -120,11 +133,11 @@ class JenkinsQueueListener(DemandListener):
         known = self._labels.get(text)
         if known is None:
             try:
-                parsed = label_expr.parse(text)
-            except label_expr.LabelExpressionError:
+                parsed = parse_expression(text)
+            except LabelExpressionError:
                 known = False
             else:
-                known = any(label_expr.matches(parsed, lab.all_atoms) for lab in self.context.config.labels)
+                known = any(expression_matches(parsed, label_atoms) for label_atoms in self._atoms)
             self._labels[text] = known
         return known
 

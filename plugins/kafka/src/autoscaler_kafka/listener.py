@@ -12,20 +12,26 @@ new one resumes from the last committed offset (nothing handed over twice is los
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
 from typing import Any, Literal
 
-from autoscaler_zmq.listener import singular_alias
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from pydantic import Field, field_validator, model_validator
 
-from autoscaler.config.units import Duration
-from autoscaler.events import BuildFinished, BuildStarted, Event
-from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext
-from autoscaler.supervision import Run
+from autoscaler.plugin import (
+    BuildFinished,
+    BuildStarted,
+    DestroyListener,
+    Duration,
+    Event,
+    ListenerSettings,
+    PluginContext,
+    Run,
+    read_secret,
+    singular_alias,
+)
 from autoscaler_kafka.messages import FieldMapping, MalformedMessage, to_event
 
 log = logging.getLogger(__name__)
@@ -118,12 +124,9 @@ class KafkaListener(DestroyListener):
             "on_commit": self._on_commit,
             **self.kafka.client_config,
         }
-        password = None
-        if self.kafka.sasl_password_file is not None:
-            with open(self.kafka.sasl_password_file, encoding="utf-8") as fh:
-                password = fh.read().strip()
-        elif self.kafka.sasl_password_env is not None:
-            password = os.environ.get(self.kafka.sasl_password_env)
+        password = read_secret(
+            file=self.kafka.sasl_password_file, env=self.kafka.sasl_password_env, what=f"{self.source} sasl-password"
+        )
         if password:
             config["sasl.password"] = password
         return config

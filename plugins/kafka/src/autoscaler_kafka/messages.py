@@ -12,11 +12,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from autoscaler_cloudevents.events import InvalidEvent, from_binary, from_structured, to_engine_event
-from autoscaler_zmq.frames import FrameError, parse_frame
-
-from autoscaler.config.base import Model
-from autoscaler.events import BuildFinished, BuildStarted, Event, LifecycleHint
+from autoscaler.plugin import BuildFinished, BuildStarted, Event, LifecycleHint, SettingsModel
+from autoscaler.wire.cloudevents import InvalidEvent, from_binary, from_structured, to_engine_event
+from autoscaler.wire.zmq import FrameError, parse_frame
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -25,7 +23,7 @@ class MalformedMessage(ValueError):
     pass
 
 
-class FieldMapping(Model):
+class FieldMapping(SettingsModel):
     """Where the build facts are in a message of ``format: mapping`` (dotted JSON paths)."""
 
     node: str = "build.node_name"

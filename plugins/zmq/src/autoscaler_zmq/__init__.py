@@ -1,6 +1,8 @@
-"""Build lifecycle from the Jenkins zmq-event-publisher (``type: zmq``)."""
+"""Build lifecycle from the Jenkins zmq-event-publisher (``type: zmq``).
 
-from autoscaler_zmq.frames import FrameError, parse_frame
+The frame parsing itself is shared with the kafka listener: :mod:`autoscaler.wire.zmq`.
+"""
+
 from autoscaler_zmq.listener import ZmqListener, ZmqSettings
 
-__all__ = ["FrameError", "ZmqListener", "ZmqSettings", "parse_frame"]
+__all__ = ["ZmqListener", "ZmqSettings"]

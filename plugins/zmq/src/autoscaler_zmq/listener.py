@@ -15,10 +15,8 @@ from typing import Any
 import zmq
 from pydantic import Field, field_validator, model_validator
 
-from autoscaler.config.units import Duration
-from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext
-from autoscaler.supervision import Run
-from autoscaler_zmq.frames import TOPICS, FrameError, parse_frame
+from autoscaler.plugin import DestroyListener, Duration, ListenerSettings, PluginContext, Run, singular_alias
+from autoscaler.wire.zmq import TOPICS, FrameError, parse_frame
 
 log = logging.getLogger(__name__)
 DRAIN = 1000
@@ -54,17 +52,6 @@ class ZmqSettings(ListenerSettings):
             if not endpoint.startswith(("tcp://", "ipc://", "inproc://")) or endpoint[-3:] == "://":
                 raise ValueError(f"expected an endpoint like tcp://host:8888, got {endpoint!r}")
         return value
-
-
-def singular_alias(data: Any, one: str, many: str) -> Any:
-    """Accept ``one: x`` for ``many: [x]``; both keys at once is an error naming both."""
-    if not isinstance(data, dict) or one not in data:
-        return data
-    if many in data:
-        raise ValueError(f"{one}: give {one} (a single value) or {many} (a list), not both")
-    out = {k: v for k, v in data.items() if k != one}
-    out[many] = data[one]
-    return out
 
 
 class ZmqListener(DestroyListener):

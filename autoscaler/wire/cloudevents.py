@@ -1,5 +1,6 @@
 """CloudEvents from the Jenkins cloudevents plugin (WIRE §4), in either content mode, and what
-each means to the engine. Shared by the HTTP receiver and the Kafka listener's ``cloudevents`` format.
+each means to the engine. Shared by the ``cloudevents`` HTTP receiver and the ``kafka`` listener's
+``cloudevents`` format.
 
 - ``org.jenkinsci.queue.entered_waiting`` / ``queue.left``: demand changed -> poll the queue now.
 - ``org.jenkinsci.job.started`` / ``completed`` / ``finalized`` / ``failed``: the payload names no

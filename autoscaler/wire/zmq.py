@@ -1,4 +1,7 @@
-"""Parse one zmq-event-publisher frame: ``"<topic> <json>"``.
+"""Parse one zmq-event-publisher frame: ``"<topic> <json>"`` (WIRE §3).
+
+Shared by the ``zmq`` listener (frames off a SUB socket) and the ``kafka`` listener's ``zmq-json``
+format (the same JSON, with its topic word in the message key, a header or a field).
 
 ``onStarted`` -> :class:`BuildStarted`; ``onFinalized`` (phase ``FINISHED``) -> :class:`BuildFinished`;
 ``onCompleted`` is only a hint (the build is not finalized yet). An event whose ``build.node_name``
