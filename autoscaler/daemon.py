@@ -1,53 +1,44 @@
-"""The daemon: builds the engine, plugins, scheduler and API from a config, and runs them.
+"""The daemon, the composition root: builds the driver, the Jenkins clients, the engine, the
+listeners, the schedule and the API from a config, wires them together, and runs them.
 
 SIGTERM/SIGINT stop it cleanly and leave running agents alone (the next start adopts them);
 SIGHUP reloads the config (an invalid new config is reported and the old one kept).
+Everything it tells the engine after the engine's thread has started goes in as a message.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from autoscaler.assembly import ResolvedPlugins, resolve_plugins
+from pydantic import BaseModel
+
+from autoscaler.api.server import ApiServer
+from autoscaler.assembly import Resolved, ResolvedPlugins, resolve_plugins
 from autoscaler.config.errors import ConfigError
 from autoscaler.config.loader import LoadedConfig, load_config
+from autoscaler.config.models import Config
+from autoscaler.counters import PluginCounters
 from autoscaler.discovery import Registry
 from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import DemandUpdate, DriverSeen, Reconcile, Reload, Stop, Tick
+from autoscaler.engine.messages import DriverSeen, Reconcile, Reload, Stop
+from autoscaler.events import Event
 from autoscaler.jenkins.client import JenkinsClient
 from autoscaler.jenkins.credentials import CredentialError, read_token
-from autoscaler.plugin import DemandListener, DemandUnknown, DestroyListener, Driver, PluginContext
+from autoscaler.plugin import DemandListener, DestroyListener, Driver, PluginContext
+from autoscaler.scheduling import Schedule, listener_name
 from autoscaler.supervision import Supervisor
-from autoscaler.timers import Job, Timers
+
+__all__ = ["Daemon", "PluginCounters"]
 
 log = logging.getLogger(__name__)
 
-
-class PluginCounters:
-    """Thread-safe counters plugins bump through ``context.count``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter[tuple[str, str]] = Counter()
-
-    def counter(self, plugin: str) -> Any:
-        def count(reason: str) -> None:
-            with self._lock:
-                self.counts[(plugin, reason)] += 1
-
-        return count
-
-    def snapshot(self) -> dict[tuple[str, str], int]:
-        with self._lock:
-            return dict(self.counts)
+Listener = DemandListener | DestroyListener
 
 
 class _Tokens(Mapping[str, "str | None"]):
@@ -80,152 +71,138 @@ class Daemon:
         self.supervisor = Supervisor()
         """Runs the listeners' threads, restarts them when they fail, and reports their health."""
         self.clients = {c.name: JenkinsClient(c) for c in self.config.controllers}
-        self.credentials = _Tokens(self.clients)
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
         self.fast_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jenkins")
+        self.driver: Driver = self._build(self.plugins.driver)
         self.engine = Engine(
             self.config,
-            self._build_driver(),
+            self.driver,
             self.clients,
             self.pool,
             request_poll=self.poll_now,
-            credentials=self.credentials,
+            credentials=_Tokens(self.clients),
             dry_run=dry_run,
             fast_executor=self.fast_pool,
         )
-        self.demand_listeners: list[DemandListener] = []
-        self.destroy_listeners: list[DestroyListener] = []
-        for resolved in self.plugins.demand:
-            self.demand_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
-        for resolved in self.plugins.destroy:
-            self.destroy_listeners.append(resolved.cls(resolved.settings, self._context(resolved.settings)))
+        self.demand_listeners: list[DemandListener] = [self._build(r) for r in self.plugins.demand]
+        self.destroy_listeners: list[DestroyListener] = [self._build(r) for r in self.plugins.destroy]
         self.listener_start_timeout = 10.0
         """How long a listener's ``start()`` may take before the daemon goes on without waiting."""
-        self.poll_hang_after: float | None = None
-        """A poll running this long makes its demand unknown (default: three intervals, at least 30 s)."""
-        self.timers = Timers()
-        self._polls: dict[int, Job] = {}
-        self._hung: set[int] = set()
-        self.api: Any = None
-        if serve_api:
-            from autoscaler.api.server import ApiServer
-
-            self.api = ApiServer(self.config.api, self.engine, self.counters, self.supervisor)  # binds now: fail early
+        daemon = self.config.daemon
+        self.schedule = Schedule(
+            self.engine.submit,
+            self.demand_listeners,
+            self._controller_of,
+            tick=daemon.tick,
+            reconcile=daemon.reconcile_interval,
+        )
+        self.api: ApiServer | None = None
+        if serve_api:  # binds now: a port in use fails the start, not later
+            self.api = ApiServer(self.config.api, self.engine, self.counters, self.supervisor)
         self._engine_thread: threading.Thread | None = None
+        self._started: list[Listener] = []
         self._stop = threading.Event()
         self._reload = threading.Event()
 
-    def _context(self, settings: Any) -> PluginContext:
+    # -- wiring -----------------------------------------------------------------------------
+
+    def _build(self, resolved: Resolved) -> Any:
+        """An instance of a resolved plugin class, with its settings and its context."""
+        return resolved.cls(resolved.settings, self._context(resolved.settings))
+
+    def _context(self, settings: BaseModel) -> PluginContext:
         name = str(getattr(settings, "display_name", None) or getattr(settings, "type", "plugin"))
         return PluginContext(
-            config=self.config,
-            emit=self.engine_submit,
+            config=lambda: self.config,  # live: a reload's labels and controllers are seen
+            emit=self._emit,
             jenkins=self.clients,
             log=logging.getLogger(f"autoscaler.plugin.{name}"),
             count=self.counters.counter(name),
             supervisor=self.supervisor,
         )
 
-    def listeners(self) -> list[DemandListener | DestroyListener]:
+    def _emit(self, event: Event) -> None:
+        """What plugins emit goes to the engine's inbox (bound late: the driver, built before
+        the engine, gets its context first)."""
+        self.engine.submit(event)
+
+    def _controller_of(self, listener: Listener) -> str:
+        return getattr(listener.settings, "controller", None) or self.config.controllers[0].name
+
+    def listeners(self) -> list[Listener]:
         return [*self.demand_listeners, *self.destroy_listeners]
 
-    def engine_submit(self, message: Any) -> None:
-        self.engine.submit(message)
+    @property
+    def poll_hang_after(self) -> float | None:
+        """A poll running this long makes its demand unknown (default: three intervals, at least 30 s)."""
+        return self.schedule.hang_after
 
-    def _build_driver(self) -> Driver:
-        resolved = self.plugins.driver
-        driver: Driver = resolved.cls(resolved.settings, self._context(resolved.settings))
-        return driver
+    @poll_hang_after.setter
+    def poll_hang_after(self, seconds: float | None) -> None:
+        self.schedule.hang_after = seconds
+
+    @property
+    def engine_running(self) -> bool:
+        """The engine's thread is alive (it ends at :class:`Stop` or if the engine crashes)."""
+        return self._engine_thread is not None and self._engine_thread.is_alive()
+
+    def poll_now(self, controller: str | None) -> None:
+        """Poll the demand listeners of ``controller`` (all, if None) right away."""
+        self.schedule.poll_now(controller)
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Adopt what exists, then start the engine, listeners, timers and the API."""
+    def _boot(self, listeners: Sequence[Listener], *, engine_thread: bool) -> None:
+        """The boot sequence of ``run`` and ``run --once``: adopt what the driver runs, start the
+        engine (a thread, or the caller drains it), take the first look at Jenkins before any
+        plan that retires, start the listeners."""
         self.adopt()
-        self._engine_thread = threading.Thread(target=self.engine.run, name="engine", daemon=True)
-        self._engine_thread.start()
-        self.engine.submit(Reconcile())  # the first look at Jenkins, before any plan that retires
-        for listener in self.listeners():
+        if engine_thread:
+            self._engine_thread = threading.Thread(target=self.engine.run, name="engine", daemon=True)
+            self._engine_thread.start()
+        self.engine.submit(Reconcile())
+        for listener in listeners:
+            self._started.append(listener)
             _start_listener(listener, self.listener_start_timeout)
-        daemon = self.config.daemon
-        self.timers.every("tick", daemon.tick, lambda: self.engine.submit(Tick()), delay_first=True)
-        self.timers.every(
-            "reconcile", daemon.reconcile_interval, lambda: self.engine.submit(Reconcile()), delay_first=True
-        )
-        for i, listener in enumerate(self.demand_listeners):
-            self._polls[i] = self.timers.every(
-                f"demand-{i}", listener.interval, functools.partial(self._poll, listener)
-            )
-        self.timers.every("watchdog", 1.0, self._watch_polls, delay_first=True)
-        self.timers.start()
+
+    def start(self) -> None:
+        """Boot, then start the schedule and the API."""
+        self._boot(self.listeners(), engine_thread=True)
+        self.schedule.start()
         if self.api is not None:
             self.api.start()
         log.info(
             "autoscaler %s started: %d labels, %d controllers, driver %s%s",
-            daemon.id,
+            self.config.daemon.id,
             len(self.config.labels),
             len(self.config.controllers),
             self.config.driver.type,
             " (dry run)" if self.dry_run else "",
         )
 
+    def run_once(self, timeout: float = 30.0) -> None:
+        """One pass: boot, poll every demand listener, look at Jenkins, plan and act, then stop."""
+        self._boot(self.demand_listeners, engine_thread=False)
+        self.schedule.poll_all()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.engine.drain()
+            if self.engine.idle():
+                break
+            time.sleep(0.02)
+        self.stop()
+
     def adopt(self) -> None:
-        """List what the driver runs and hand it to the engine before anything is planned."""
+        """List what the driver runs and hand it to the engine before anything is planned
+        (before the engine's thread starts: the one time the daemon steps the engine itself)."""
         try:
-            handles = self.engine.driver.list()
+            handles = self.driver.list()
         except Exception as exc:
             log.error("cannot list existing agents (will retry at reconcile): %s", exc)
             return
         self.engine.step(DriverSeen(handles))
         if handles:
             log.info("adopted %d running agents", len(handles))
-
-    def _poll(self, listener: DemandListener) -> None:
-        controller = self._controller_of(listener)
-        observed_at = time.time()
-        try:
-            report = listener.poll()
-        except DemandUnknown as exc:
-            self.engine.submit(DemandUpdate(_name(listener), controller, None, str(exc)))
-            return
-        except Exception as exc:
-            log.exception("demand listener %s crashed while polling", _name(listener))
-            self.engine.submit(DemandUpdate(_name(listener), controller, None, f"{type(exc).__name__}: {exc}"))
-            return
-        self.engine.submit(
-            DemandUpdate(_name(listener), report.controller or controller, report, observed_at=observed_at)
-        )
-
-    def _controller_of(self, listener: DemandListener | DestroyListener) -> str:
-        return getattr(listener.settings, "controller", None) or self.config.controllers[0].name
-
-    def poll_now(self, controller: str | None) -> None:
-        """Poll the demand listeners of ``controller`` (all, if None) right away."""
-        for i, listener in enumerate(self.demand_listeners):
-            if controller is None or self._controller_of(listener) == controller:
-                job = self._polls.get(i)
-                if job is not None:
-                    job.trigger()
-
-    def _watch_polls(self) -> None:
-        """A poll that hangs must not leave demand silently stale: past three intervals (at least
-        30 s) its demand is reported unknown; the last report is kept, not scaled to zero."""
-        now = time.monotonic()
-        for i, job in self._polls.items():
-            started = job.running_since
-            listener = self.demand_listeners[i]
-            limit = self.poll_hang_after or max(30.0, 3 * listener.interval)
-            if started is not None and now - started > limit:
-                if i not in self._hung:
-                    self._hung.add(i)
-                    log.error("demand listener %s: poll has not returned for %.0fs", _name(listener), now - started)
-                    self.engine.submit(
-                        DemandUpdate(
-                            _name(listener), self._controller_of(listener), None, f"poll hung for {now - started:.0f}s"
-                        )
-                    )
-            else:
-                self._hung.discard(i)
 
     def run_forever(self) -> int:
         """Run until SIGTERM/SIGINT; SIGHUP reloads. Returns the exit code."""
@@ -240,6 +217,33 @@ class Daemon:
                 self.reload()
         self.stop()
         return 0
+
+    def stop(self) -> None:
+        """Stop listening and planning; running agents are left alone (adopted at next start)."""
+        log.info("stopping; running agents are left as they are")
+        self.schedule.stop()
+        for listener in self._started:
+            try:
+                listener.stop()
+            except Exception:
+                log.exception("listener %s failed to stop", listener_name(listener))
+        self._started.clear()
+        self.supervisor.stop_all(timeout=5)
+        if self.api is not None:
+            self.api.stop()
+        self.engine.submit(Stop())
+        threaded = self._engine_thread is not None
+        if self._engine_thread is not None:
+            self._engine_thread.join(timeout=10)
+        self.pool.shutdown(wait=True, cancel_futures=threaded)
+        self.fast_pool.shutdown(wait=True, cancel_futures=threaded)
+        if not threaded:
+            self.engine.drain()  # --once: the results of the last I/O
+        self.driver.close()
+        for client in self.clients.values():
+            client.close()
+
+    # -- reload -----------------------------------------------------------------------------
 
     def reload(self) -> bool:
         """Re-read the config file: labels, limits and controllers (a rotated token, a new
@@ -268,7 +272,7 @@ class Daemon:
         log.info("config reloaded from %s", loaded.file)
         return True
 
-    def _reload_controllers(self, new: Any, credentials: dict[str, str | None]) -> dict[str, JenkinsClient]:
+    def _reload_controllers(self, new: Config, credentials: dict[str, str | None]) -> dict[str, JenkinsClient]:
         """New or changed controllers get a new client; unchanged ones take the token read now.
         A controller that is gone keeps its client, so its agents can still be retired."""
         replaced: dict[str, JenkinsClient] = {}
@@ -282,48 +286,8 @@ class Daemon:
         self.clients.update(replaced)
         return replaced
 
-    def stop(self) -> None:
-        """Stop listening and planning; running agents are left alone (adopted at next start)."""
-        log.info("stopping; running agents are left as they are")
-        self.timers.stop()
-        for listener in self.listeners():
-            try:
-                listener.stop()
-            except Exception:
-                log.exception("listener %s failed to stop", _name(listener))
-        self.supervisor.stop_all(timeout=5)
-        if self.api is not None:
-            self.api.stop()
-        self.engine.submit(Stop())
-        if self._engine_thread is not None:
-            self._engine_thread.join(timeout=10)
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.fast_pool.shutdown(wait=True, cancel_futures=True)
-        self.engine.driver.close()
-        for client in self.clients.values():
-            client.close()
 
-    def run_once(self, timeout: float = 30.0) -> None:
-        """One pass: adopt, poll every demand listener, look at Jenkins, plan and act, then exit."""
-        self.adopt()
-        self.engine.submit(Reconcile())
-        for listener in self.demand_listeners:
-            listener.start()
-            self._poll(listener)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.engine.drain()
-            if self.engine.idle():
-                break
-            time.sleep(0.02)
-        for listener in self.demand_listeners:
-            listener.stop()
-        self.pool.shutdown(wait=True)
-        self.fast_pool.shutdown(wait=True)
-        self.engine.drain()
-
-
-def _start_listener(listener: DemandListener | DestroyListener, timeout: float = 10.0) -> None:
+def _start_listener(listener: Listener, timeout: float = 10.0) -> None:
     """Start a listener without letting one that raises or hangs stop the daemon."""
     errors: list[BaseException] = []
 
@@ -333,17 +297,12 @@ def _start_listener(listener: DemandListener | DestroyListener, timeout: float =
         except Exception as exc:
             errors.append(exc)
 
-    thread = threading.Thread(target=run, name=f"start-{_name(listener)}", daemon=True)
+    name = listener_name(listener)
+    thread = threading.Thread(target=run, name=f"start-{name}", daemon=True)
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
-        log.error("listener %s did not finish starting in %.0fs; continuing without waiting", _name(listener), timeout)
+        log.error("listener %s did not finish starting in %.0fs; continuing without waiting", name, timeout)
     elif errors:
         exc = errors[0]
-        log.error(
-            "listener %s failed to start; continuing without it: %s: %s", _name(listener), type(exc).__name__, exc
-        )
-
-
-def _name(listener: DemandListener | DestroyListener) -> str:
-    return str(getattr(listener.settings, "display_name", type(listener).__name__))
+        log.error("listener %s failed to start; continuing without it: %s: %s", name, type(exc).__name__, exc)

@@ -94,6 +94,7 @@ def run_demo(*, jobs: int = 36, build_seconds: float = 1.5, live: bool = False, 
             sim.add_job(name, kind=kind, label=label, duration=build_seconds)  # type: ignore[arg-type]
         os.environ.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
         daemon = Daemon(load_config(str(config_file)))
+        assert daemon.api is not None
         daemon.start()
         print(f"demo: simulated Jenkins at {sim.url}, daemon API at http://127.0.0.1:{daemon.api.port}/")
         print(f"demo: queueing {jobs} builds over 3 labels (one by expression 'linux && docker')\n")
@@ -117,9 +118,9 @@ def run_demo(*, jobs: int = 36, build_seconds: float = 1.5, live: bool = False, 
             status = _ask(daemon, "status")
             pools = _ask(daemon, "pools")
             daemon.stop()
-        leaked = daemon.engine.driver.list()
+        leaked = daemon.driver.list()
         for handle in leaked:  # never leave processes behind, even after a failed demo
-            daemon.engine.driver.delete(handle.name, grace=2)
+            daemon.driver.delete(handle.name, grace=2)
         ours = [n for n in sim.model.nodes if not n.endswith("-placeholder")]
         return _summary(sim, jobs, status, pools, leaked, ours, finished, time.monotonic() - started)
 

@@ -10,21 +10,44 @@ import logging
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from autoscaler.api.metrics import render
 from autoscaler.config.models import ApiConfig
+from autoscaler.counters import PluginCounters
+from autoscaler.engine.errors import AgentNotFound, CommandError, InvalidState, UnknownCommand
 from autoscaler.engine.messages import Command
-
-if TYPE_CHECKING:
-    from autoscaler.daemon import PluginCounters
-    from autoscaler.engine.core import Engine
-    from autoscaler.supervision import Supervisor
+from autoscaler.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 QUERY_TIMEOUT = 10.0
+
+STATUS_OF: dict[type[CommandError], int] = {AgentNotFound: 404, InvalidState: 409, UnknownCommand: 400}
+"""The status code of each error an engine command raises (any other refusal: 400)."""
+
+
+class EngineHandle(Protocol):
+    """What the API uses of the engine: its inbox and two read-only flags."""
+
+    @property
+    def ready(self) -> bool:
+        """The first adoption pass and the first look at Jenkins are done."""
+
+    @property
+    def stopped(self) -> bool:
+        """The engine has processed :class:`~autoscaler.engine.messages.Stop`."""
+
+    def submit(self, message: Command) -> None:
+        """Queue a message (thread-safe)."""
+
+
+def status_of(error: CommandError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    return 400
 
 
 def is_loopback(host: str) -> bool:
@@ -46,7 +69,7 @@ def read_api_token(api: ApiConfig) -> str | None:
 
 class ApiServer:
     def __init__(
-        self, api: ApiConfig, engine: Engine, counters: PluginCounters, supervisor: Supervisor | None = None
+        self, api: ApiConfig, engine: EngineHandle, counters: PluginCounters, supervisor: Supervisor | None = None
     ) -> None:
         host, _, port = api.listen.rpartition(":")
         self.host = host.strip("[]")
@@ -128,10 +151,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self.api.ask(op, **args)
         except FutureTimeout:
             self._error(503, "the engine did not answer in time")
-        except LookupError as exc:
-            self._error(404, str(exc).strip("'\""))
-        except ValueError as exc:
-            self._error(409, str(exc))
+        except CommandError as exc:
+            self._error(status_of(exc), str(exc))
+        except Exception as exc:  # a bug in the engine: say so, and keep serving
+            log.exception("api: %s failed", op)
+            self._error(500, f"internal error: {type(exc).__name__}: {exc}")
         return None
 
     # -- routes -----------------------------------------------------------------------------
@@ -183,7 +207,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _healthz(self) -> None:
         """200 ``ok``; 503 when the engine stopped, or (JSON naming them) when a listener's loop is
         dead for good or has made no progress for its ``stale_after`` (see autoscaler.supervision)."""
-        if self.api.engine is None or self.api.engine._stopped:
+        if self.api.engine.stopped:
             self._send(503, "stopped\n", "text/plain")
             return
         supervisor = self.api.supervisor

@@ -15,9 +15,10 @@ from click.testing import CliRunner
 from autoscaler.api.server import ApiServer
 from autoscaler.cli.main import cli
 from autoscaler.config.models import ApiConfig, Config
-from autoscaler.daemon import PluginCounters
+from autoscaler.counters import PluginCounters
 from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import DemandUpdate, Stop
+from autoscaler.engine.errors import AgentNotFound, InvalidState, UnknownCommand
+from autoscaler.engine.messages import Command, DemandUpdate, Stop
 from autoscaler.events import DemandItem, DemandReport
 from autoscaler.testing.fakes import FakeController, FakeDriver, InlineExecutor
 
@@ -119,6 +120,59 @@ def test_mutations_need_the_token_when_configured(tmp_path: Path) -> None:
         assert requests.get(r.url + "v1/pools", timeout=5).status_code == 200  # reads on loopback are open
     finally:
         r.stop()
+
+
+def test_a_missing_agent_is_404_and_named_as_typed(running: Running) -> None:
+    result = running.cli("delete", "ci-nope")
+    assert result.exit_code == 1
+    assert "autoscaler: delete ci-nope: 404: no agent named ci-nope\n" in result.output  # no stray quote
+    reply = requests.post(running.url + "v1/agents/ci-nope/hold", json={}, timeout=5)
+    assert (reply.status_code, reply.json()) == (404, {"error": "no agent named ci-nope"})
+
+
+def test_a_command_in_the_wrong_state_is_409(running: Running) -> None:
+    name = json.loads(running.cli("agents", "-o", "json").output)[0]["name"]
+    reply = requests.post(running.url + f"v1/agents/{name}/release", json={}, timeout=5)
+    assert (reply.status_code, reply.json()) == (409, {"error": f"{name} is not held"})
+
+
+class Refusing:
+    """An engine that answers every command with one error (the API's side of the mapping)."""
+
+    ready = True
+    stopped = False
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def submit(self, message: Command) -> None:
+        message.reply.set_exception(self.error)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (AgentNotFound("'x'"), 404, "no agent named 'x'"),  # the message as raised, quotes and all
+        (InvalidState("'a' is already retiring"), 409, "'a' is already retiring"),
+        (UnknownCommand("unknown command 'x'"), 400, "unknown command 'x'"),
+        (KeyError("a"), 500, "internal error: KeyError: 'a'"),  # a bug, not "no such agent"
+        (ValueError("boom"), 500, "internal error: ValueError: boom"),  # a bug, not a state conflict
+    ],
+)
+def test_each_command_error_maps_to_its_status_and_keeps_its_message(
+    error: Exception, status: int, message: str
+) -> None:
+    server = ApiServer(ApiConfig(listen="127.0.0.1:0"), Refusing(error), PluginCounters())
+    server.start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/"
+        reply = requests.post(url + "v1/agents/a/delete", json={}, timeout=5)
+        assert (reply.status_code, reply.json()) == (status, {"error": message})
+        assert requests.get(url + "healthz", timeout=5).status_code == 200  # and it keeps serving
+        result = CliRunner().invoke(cli, ["delete", "a", "--api", url])
+        assert result.exit_code == 1 and result.output == f"autoscaler: delete a: {status}: {message}\n"
+    finally:
+        server.stop()
 
 
 def test_cli_says_when_the_daemon_is_not_running() -> None:

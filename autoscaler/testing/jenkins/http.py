@@ -12,18 +12,18 @@ import base64
 import json
 import logging
 import secrets
+import socket
 import threading
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from autoscaler.testing.jenkins.faults import serve_faulty
+from autoscaler.testing.jenkins.faults import FaultRegistry, serve_faulty
+from autoscaler.testing.jenkins.model import JenkinsModel
 from autoscaler.testing.jenkins.pages import NO_CRUMB
 from autoscaler.testing.tree import TreeError, apply_tree, parse_tree
-
-if TYPE_CHECKING:
-    from autoscaler.testing.jenkins.server import SimJenkins
 
 log = logging.getLogger(__name__)
 CRUMB_FIELD = "Jenkins-Crumb"
@@ -47,8 +47,30 @@ class Sessions:
             return session is not None and crumb is not None and self.crumbs.get(session) == crumb
 
 
+class Connections(Protocol):
+    def opened(self, sock: socket.socket) -> None: ...
+
+    def closed(self, sock: socket.socket) -> None: ...
+
+
+class Site(Protocol):
+    """What the handler uses of the simulated controller (:class:`~.server.SimJenkins`)."""
+
+    user: str
+    token: str
+    url: str
+    remoting_port: int
+    sessions: Sessions
+    stats: Counter[str]
+    faults: FaultRegistry
+    model: JenkinsModel
+    connections: Connections
+
+    def count_request(self, method: str, path: str) -> None: ...
+
+
 class JenkinsHandler(BaseHTTPRequestHandler):
-    sim: SimJenkins
+    sim: Site
     protocol_version = "HTTP/1.1"
     server_version = "Jetty(10.0.20)"
 
