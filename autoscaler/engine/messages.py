@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from autoscaler.events import DemandReport
+from autoscaler.events import DemandReport, Event
 from autoscaler.jenkins.computers import NodeView
 from autoscaler.plugin import AgentHandle
 
@@ -100,3 +100,21 @@ class Reload:
 @dataclass(frozen=True)
 class Stop:
     pass
+
+
+Internal = (
+    Tick
+    | Reconcile
+    | DemandUpdate
+    | ComputersSeen
+    | DriverSeen
+    | Launched
+    | Retired
+    | OfflineTaken
+    | NodeDeleted
+    | Command
+    | Reload
+    | Stop
+)
+Message = Event | Internal
+"""Everything the engine's inbox takes: a plugin event or one of its own messages."""

@@ -73,27 +73,11 @@ def plan(
     tokens = math.floor(bucket.available(now, rate, burst_of(config)) + 1e-9)
     room = max(0, config.limits.max_agents - len(agents))
     budget = min(room, tokens)
-
     blocked: dict[str, str] = {}
-    for_demand: dict[str, int] = {}
-    for_min_ready: dict[str, int] = {}
-    for name, lab in labels.items():
-        wanted = demand.get(name, 0)
-        need = max(0, wanted - supply[name])
-        need_min = max(0, wanted + lab.min_ready - supply[name]) - need
-        if name == catch and catch_all is not None:  # free agents serve only builds they carry labels for
-            need = sum(catch_all.unmet.values())
-            need_min = max(0, lab.min_ready - len(catch_all.spare))
-        if need + need_min == 0:
-            continue
-        label_room = max(0, lab.max - total[name])
-        if name in failing or backoff.get(name, Backoff()).active(now):
-            blocked[name] = "backoff"
-            continue
-        if label_room < need + need_min:
-            blocked[name] = "max"
-        for_demand[name] = min(need, label_room)
-        for_min_ready[name] = min(need_min, label_room - for_demand[name])
+    for_demand, for_min_ready = _needs(labels, demand, supply, total, blocked, catch_all if catch else None)
+    for name in [n for n in for_demand if n in failing or backoff.get(n, Backoff()).active(now)]:
+        blocked[name] = "backoff"
+        del for_demand[name], for_min_ready[name]
 
     launches = _share(for_demand, total, budget)
     left = budget - sum(launches.values())
@@ -106,6 +90,34 @@ def plan(
     launched = sum(launches.values())
     new_bucket = bucket.take(launched, now, rate, burst_of(config))
     return Plan({k: v for k, v in launches.items() if v}, tuple(retires), new_bucket, blocked)
+
+
+def _needs(
+    labels: Mapping[str, LabelConfig],
+    demand: Mapping[str, int],
+    supply: Mapping[str, int],
+    total: Mapping[str, int],
+    blocked: dict[str, str],
+    catch_all: Match | None,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Per label: launches wanted for queued builds, and for ``min-ready``, within the label's ``max``."""
+    for_demand: dict[str, int] = {}
+    for_min_ready: dict[str, int] = {}
+    for name, lab in labels.items():
+        wanted = demand.get(name, 0)
+        need = max(0, wanted - supply.get(name, 0))
+        need_min = max(0, wanted + lab.min_ready - supply.get(name, 0)) - need
+        if lab.catch_all and catch_all is not None:  # free agents serve only builds they carry labels for
+            need = sum(catch_all.unmet.values())
+            need_min = max(0, lab.min_ready - len(catch_all.spare))
+        if need + need_min == 0:
+            continue
+        label_room = max(0, lab.max - total.get(name, 0))
+        if label_room < need + need_min:
+            blocked[name] = "max"
+        for_demand[name] = min(need, label_room)
+        for_min_ready[name] = min(need_min, label_room - for_demand[name])
+    return for_demand, for_min_ready
 
 
 def _share(wants: Mapping[str, int], current: Mapping[str, int], budget: int) -> dict[str, int]:

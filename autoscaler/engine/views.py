@@ -1,18 +1,18 @@
-"""Read-only views of the engine state, as JSON-ready dicts. Run on the engine thread (the API
-asks through a :class:`~autoscaler.engine.messages.Command`), so they see consistent state."""
+"""Read-only views of the engine state, as JSON-ready dicts: functions of ``(state, config, now)``.
+Run on the engine thread (the API asks through a :class:`~autoscaler.engine.messages.Command`),
+so they see consistent state."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from autoscaler.config.models import Config
+from autoscaler.engine.runtime import Now, RuntimeState
 from autoscaler.engine.state import Agent, AgentState
 from autoscaler.engine.stats import percentile
-
-if TYPE_CHECKING:
-    from autoscaler.engine.core import Engine
 
 POOL_COLUMNS = ("demand", "requested", "pending", "booting", "ready", "busy", "retiring", "held")
 
@@ -23,66 +23,64 @@ def iso(epoch: float | None) -> str | None:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def agent_row(engine: Engine, agent: Agent) -> dict[str, Any]:
-    now = engine.clock()
+def agent_row(agent: Agent, now: Now) -> dict[str, Any]:
     return {
         "name": agent.name,
         "label": agent.label,
         "state": str(agent.state),
         "controller": agent.controller,
-        "created": iso(engine.to_wall(agent.created)),
-        "state_since": iso(engine.to_wall(agent.state_since)),
-        "age_seconds": round(now - agent.created, 1),
-        "in_state_seconds": round(now - agent.state_since, 1),
+        "created": iso(now.to_wall(agent.created)),
+        "state_since": iso(now.to_wall(agent.state_since)),
+        "age_seconds": round(now.mono - agent.created, 1),
+        "in_state_seconds": round(now.mono - agent.state_since, 1),
         "build": agent.build,
         "comment": agent.comment,
-        "hold_until": iso(None if agent.hold_until is None else engine.to_wall(agent.hold_until)),
+        "hold_until": iso(None if agent.hold_until is None else now.to_wall(agent.hold_until)),
         "hold_reason": agent.hold_reason or None,
     }
 
 
-def agents(engine: Engine, label: str | None = None) -> list[dict[str, Any]]:
-    rows = [agent_row(engine, a) for a in engine.agents.values() if label is None or a.label == label]
+def agents(state: RuntimeState, config: Config, now: Now, label: str | None = None) -> list[dict[str, Any]]:
+    rows = [agent_row(a, now) for a in state.agents.values() if label is None or a.label == label]
     return sorted(rows, key=lambda r: (r["label"], r["created"], r["name"]))
 
 
-def pools(engine: Engine) -> list[dict[str, Any]]:
-    counts: Counter[tuple[str, AgentState]] = engine.counts()
-    demand = engine.demand.per_label()
-    now = engine.clock()
+def pools(state: RuntimeState, config: Config, now: Now) -> list[dict[str, Any]]:
+    counts: Counter[tuple[str, AgentState]] = state.counts()
+    demand = state.demand.per_label()
     rows = []
-    for lab in engine.config.labels:
-        backoff = engine.backoff.get(lab.name)
+    for lab in config.labels:
+        backoff = state.backoff.get(lab.name)
         row: dict[str, Any] = {"label": lab.name, "demand": demand.get(lab.name, 0)}
-        for state in AgentState:
-            if state != AgentState.FAILED:
-                row[str(state)] = counts[(lab.name, state)]
+        for kind in AgentState:
+            if kind != AgentState.FAILED:
+                row[str(kind)] = counts[(lab.name, kind)]
         row["failed"] = counts[(lab.name, AgentState.FAILED)]
         row.update(
             {
                 "min_ready": lab.min_ready,
                 "max": lab.max,
-                "backoff_seconds": round(backoff.until - now, 1) if backoff and backoff.active(now) else 0,
-                "blocked_by": engine.blocked.get(lab.name),
-                "launched_total": engine.stats.launched[lab.name],
-                "retired_total": engine.stats.retired[lab.name],
+                "backoff_seconds": round(backoff.until - now.mono, 1) if backoff and backoff.active(now.mono) else 0,
+                "blocked_by": state.blocked.get(lab.name),
+                "launched_total": state.stats.launched[lab.name],
+                "retired_total": state.stats.retired[lab.name],
             }
         )
         rows.append(row)
     return rows
 
 
-def demand(engine: Engine) -> dict[str, Any]:
+def demand(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
     items = []
     listeners = []
-    for name, listener in engine.demand.listeners.items():
+    for name, listener in state.demand.listeners.items():
         listeners.append(
             {
                 "listener": name,
                 "controller": listener.controller,
                 "items": len(listener.items),
                 "error": listener.error,
-                "updated": iso(engine.to_wall(listener.updated) if listener.updated else None),
+                "updated": iso(listener.updated or None),
             }
         )
         for wanted in listener.items.values():
@@ -93,36 +91,36 @@ def demand(engine: Engine) -> dict[str, Any]:
                     "wants": wanted.wants,
                     "label": wanted.label,
                     "what": wanted.what,
-                    "since": iso(engine.to_wall(wanted.since)),
+                    "since": iso(wanted.since),
                 }
             )
-    return {"per_label": engine.demand.per_label(), "listeners": listeners, "items": items}
+    return {"per_label": state.demand.per_label(), "listeners": listeners, "items": items}
 
 
-def events(engine: Engine, limit: int = 100) -> list[dict[str, Any]]:
-    rows = list(engine.history)[-limit:]
+def events(state: RuntimeState, config: Config, now: Now, limit: int = 100) -> list[dict[str, Any]]:
+    rows = list(state.history)[-limit:]
     return [{**row, "time": iso(row["time"])} for row in rows]
 
 
-def status(engine: Engine) -> dict[str, Any]:
-    latencies = list(engine.stats.queue_to_launch)
+def status(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
+    latencies = list(state.stats.queue_to_launch)
     return {
-        "ready": engine.ready,
-        "agents": len(engine.agents),
-        "launched": sum(engine.stats.launched.values()),
-        "retired": sum(engine.stats.retired.values()),
-        "launch_failures": sum(engine.stats.launch_failures.values()),
-        "adopted": engine.stats.adopted,
+        "ready": state.ready,
+        "agents": len(state.agents),
+        "launched": sum(state.stats.launched.values()),
+        "retired": sum(state.stats.retired.values()),
+        "launch_failures": sum(state.stats.launch_failures.values()),
+        "adopted": state.stats.adopted,
         "queue_to_launch_p50": percentile(latencies, 50),
         "queue_to_launch_p95": percentile(latencies, 95),
         "queue_to_launch_count": len(latencies),
     }
 
 
-def metrics(engine: Engine) -> dict[str, Any]:
-    stats = engine.stats
+def metrics(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
+    stats = state.stats
     return {
-        "pools": pools(engine),
+        "pools": pools(state, config, now),
         "launched": dict(stats.launched),
         "retired": dict(stats.retired),
         "launch_failures": dict(stats.launch_failures),
@@ -131,8 +129,8 @@ def metrics(engine: Engine) -> dict[str, Any]:
         "errors": dict(stats.errors),
         "queue_to_launch": list(stats.queue_to_launch),
         "boot_seconds": list(stats.boot_seconds),
-        "demand_errors": {n: ld.error for n, ld in engine.demand.listeners.items() if ld.error},
-        "ready": engine.ready,
+        "demand_errors": {n: ld.error for n, ld in state.demand.listeners.items() if ld.error},
+        "ready": state.ready,
     }
 
 

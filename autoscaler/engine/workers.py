@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from autoscaler.config.models import ControllerConfig, LabelConfig
 from autoscaler.engine.messages import ComputersSeen, DriverSeen, Launched, NodeDeleted, OfflineTaken, Retired
+from autoscaler.engine.ports import ControllerAPI
 from autoscaler.jenkins.client import JenkinsError
 from autoscaler.plugin import Driver, DriverError, LaunchSpec
-
-if TYPE_CHECKING:
-    from autoscaler.engine.core import ControllerAPI
 
 log = logging.getLogger(__name__)
 
