@@ -156,7 +156,7 @@ class Daemon:
         """The boot sequence of ``run`` and ``run --once``: adopt what the driver runs, start the
         engine (a thread, or the caller drains it), take the first look at Jenkins before any
         plan that retires, start the listeners."""
-        self.adopt()
+        self._adopt()
         if engine_thread:
             self._engine_thread = threading.Thread(target=self.engine.run, name="engine", daemon=True)
             self._engine_thread.start()
@@ -192,7 +192,7 @@ class Daemon:
             time.sleep(0.02)
         self.stop()
 
-    def adopt(self) -> None:
+    def _adopt(self) -> None:
         """List what the driver runs and hand it to the engine before anything is planned
         (before the engine's thread starts: the one time the daemon steps the engine itself)."""
         try:
