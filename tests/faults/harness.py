@@ -129,13 +129,12 @@ class Fleet:
             results = list(model.results)
             per_node = Counter(build.node for build in model.completed)
             per_node.update(build.node for node in model.nodes.values() for build in node.running)
-        engine_thread = self.daemon._engine_thread
         return Promise(
             lost=self.triggered - results.count("SUCCESS"),
             killed=results.count("ABORTED"),
             second_builds=sum(n - 1 for n in per_node.values() if n > 1),
             leaked=len(agent_processes(self.id)),
-            up=engine_thread is not None and engine_thread.is_alive() and self._answers(),
+            up=self.daemon.engine_running and self._answers(),
         )
 
     def _answers(self) -> bool:
