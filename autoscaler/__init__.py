@@ -8,6 +8,7 @@ documented); :mod:`autoscaler.wire` holds the wire parsers plugins share. Everyt
 from typing import TYPE_CHECKING, Any
 
 from autoscaler.plugin import (
+    AgentChanged,
     AgentHandle,
     BuildFinished,
     BuildStarted,
@@ -37,6 +38,7 @@ from autoscaler.plugin import (
     PluginContext,
     PluginKind,
     Quantity,
+    RateLimiter,
     Run,
     SecretError,
     SettingsModel,
@@ -59,6 +61,7 @@ else:
 
 
 __all__ = [
+    "AgentChanged",
     "AgentHandle",
     "BuildFinished",
     "BuildStarted",
@@ -89,6 +92,7 @@ __all__ = [
     "PluginContext",
     "PluginKind",
     "Quantity",
+    "RateLimiter",
     "Run",
     "SecretError",
     "SettingsModel",

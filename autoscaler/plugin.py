@@ -28,6 +28,7 @@ from autoscaler.config.models import ControllerConfig, LabelConfig
 from autoscaler.config.units import Duration, Quantity
 from autoscaler.context import ControllerInfo, JenkinsAPI, LabelInfo, PluginContext
 from autoscaler.events import (
+    AgentChanged,
     BuildFinished,
     BuildStarted,
     DemandItem,
@@ -42,6 +43,7 @@ from autoscaler.jenkins.computers import NodeView
 from autoscaler.labels import Expr, LabelExpressionError
 from autoscaler.labels import matches as expression_matches
 from autoscaler.labels import parse as parse_expression
+from autoscaler.ratelimit import RateLimiter
 from autoscaler.secrets import SecretError, read_secret
 from autoscaler.supervision import Run
 
@@ -58,6 +60,7 @@ else:
 
 
 __all__ = [
+    "AgentChanged",
     "AgentHandle",
     "BuildFinished",
     "BuildStarted",
@@ -88,6 +91,7 @@ __all__ = [
     "PluginContext",
     "PluginKind",
     "Quantity",
+    "RateLimiter",
     "Run",
     "SecretError",
     "SettingsModel",
