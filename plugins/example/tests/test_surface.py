@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,13 @@ def test_plugin_sources_import_only_the_public_surface() -> None:
                 if module.startswith("autoscaler_") and module.split(".")[0] != where.parts[3]:
                     found.append(f"{where}: {module} (another plugin)")
     assert found == []
+
+
+def test_no_plugin_distribution_depends_on_another() -> None:
+    for project in sorted(ROOT.glob("plugins/*/pyproject.toml")):
+        data = tomllib.loads(project.read_text())
+        others = [d for d in data["project"]["dependencies"] if d.startswith("autoscaler-")]
+        assert others == [], f"{project.relative_to(ROOT)} depends on other plugins: {others}"
 
 
 def config(*labels: dict[str, object]) -> Config:
