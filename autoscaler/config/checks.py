@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Protocol
 
-from autoscaler.assembly import ResolvedPlugins
 from autoscaler.config.errors import Problem
 from autoscaler.config.loader import LoadedConfig
 
 _SECRETISH = re.compile(r"(pass|secret|token|key|credential)", re.I)
 
 
-def visibility_warnings(loaded: LoadedConfig, plugins: ResolvedPlugins) -> list[Problem]:
+class _Resolved(Protocol):
+    @property
+    def settings(self) -> object: ...
+
+
+class _Plugins(Protocol):
+    """What the checks read of :class:`autoscaler.assembly.ResolvedPlugins` (config is read
+    before anything is assembled, so it does not import the assembly)."""
+
+    @property
+    def demand(self) -> Sequence[_Resolved]: ...
+
+
+def visibility_warnings(loaded: LoadedConfig, plugins: _Plugins) -> list[Problem]:
     config = loaded.config
     out: list[Problem] = []
     for resolved in plugins.demand:

@@ -1,34 +1,23 @@
-"""Read the Jenkins token from a file, an environment variable, or (warned) inline config."""
+"""The Jenkins token of a controller: ``token-file``, ``token-env`` or (warned) inline ``token``,
+read by the core's one secret reader (:func:`autoscaler.secrets.read_secret`)."""
 
 from __future__ import annotations
 
-import os
-
 from autoscaler.config.models import ControllerConfig
+from autoscaler.secrets import SecretError, read_secret
 
-
-class CredentialError(Exception):
-    pass
+CredentialError = SecretError
+"""A configured token that cannot be read (kept as the name callers catch)."""
 
 
 def read_token(controller: ControllerConfig) -> str | None:
-    """The controller's token, or ``None`` when no credential is configured."""
-    if controller.token_file is not None:
-        try:
-            with open(controller.token_file, encoding="utf-8") as fh:
-                token = fh.read().strip()
-        except OSError as exc:
-            raise CredentialError(
-                f"controller {controller.name!r}: cannot read token-file {controller.token_file}: {exc.strerror}"
-            ) from None
-        if not token:
-            raise CredentialError(f"controller {controller.name!r}: token-file {controller.token_file} is empty")
-        return token
-    if controller.token_env is not None:
-        token = os.environ.get(controller.token_env, "").strip()
-        if not token:
-            raise CredentialError(
-                f"controller {controller.name!r}: environment variable {controller.token_env} is not set"
-            )
-        return token
-    return controller.token
+    """The controller's token, or ``None`` when no credential is configured. A configured source
+    that gives nothing (an unreadable or empty file, an unset variable) is a :class:`CredentialError`."""
+    if controller.token_file is None and controller.token_env is None:
+        return controller.token
+    return read_secret(
+        file=controller.token_file,
+        env=controller.token_env,
+        what=f"controller {controller.name!r} token",
+        required=True,
+    )

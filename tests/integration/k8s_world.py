@@ -57,7 +57,9 @@ class K8sWorld:
         self.driver = KubernetesDriver(self.settings, self.context)
 
     def spec(self, name: str, label: str) -> LaunchSpec:
-        return LaunchSpec(name, self.config.label(label), self.config.default_controller, "test", credential=self.sim.token)
+        return LaunchSpec(
+            name, self.config.label(label), self.config.default_controller, "test", credential=self.sim.token
+        )
 
     def changes(self) -> list[AgentChanged]:
         """Every AgentChanged event the driver emitted so far."""

@@ -97,7 +97,7 @@ def test_watch_relists_after_410_gone(world: K8sWorld) -> None:
         "pods",
         NS,
         build_pod(
-            "ci-python-cccccc", world.config.label("python"), world.config.controllers[0], "test", world.settings, 0
+            "ci-python-cccccc", world.config.label("python"), world.config.default_controller, "test", world.settings, 0
         ),
     )
     world.api.store.compact()  # ...and what happened meanwhile is compacted away
@@ -108,7 +108,7 @@ def test_watch_relists_after_410_gone(world: K8sWorld) -> None:
 
 def test_pods_of_another_instance_are_not_ours(world: K8sWorld) -> None:
     other = build_pod(
-        "ci-python-other1", world.config.label("python"), world.config.controllers[0], "other", world.settings, 0
+        "ci-python-other1", world.config.label("python"), world.config.default_controller, "other", world.settings, 0
     )
     world.api.store.create("pods", NS, other)
     assert world.driver.list() == []
@@ -247,10 +247,24 @@ def test_kubeconfig_context_and_bearer_tokens(tmp_path: Path) -> None:
 
 
 def test_no_cluster_configuration_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from autoscaler.drivers.kubernetes.driver import api_client
+    from autoscaler.drivers.kubernetes.connection import api_client
     from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(DriverError, match="no usable cluster configuration"):
         api_client(KubernetesSettings(type="kubernetes"))
+
+
+def test_an_empty_api_key_file_is_a_clear_error_not_anonymous_calls(tmp_path: Path) -> None:
+    from autoscaler.drivers.kubernetes.connection import api_client
+    from autoscaler.drivers.kubernetes.settings import KubernetesSettings
+
+    token_file = tmp_path / "token"
+    token_file.write_text("\n")
+    settings = KubernetesSettings.model_validate(
+        {"type": "kubernetes", "url": "https://127.0.0.1:6443", "api-key-file": str(token_file)}
+    )
+    with pytest.raises(DriverError, match=f"kubernetes api-key-file: file {token_file} is empty") as info:
+        api_client(settings)
+    assert not info.value.transient

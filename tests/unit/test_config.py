@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from autoscaler.assembly import resolve_plugins
 from autoscaler.config import ConfigError, parse_config
+from autoscaler.config.models import ControllerConfig
 from autoscaler.discovery import Registry
+from autoscaler.jenkins.credentials import CredentialError, read_token
 
 GOOD = """\
 controllers:
@@ -47,6 +50,20 @@ def test_good_config_loads_with_units_converted() -> None:
     assert plugins.demand[0].settings.interval == 5  # type: ignore[attr-defined]
     assert plugins.destroy[0].settings.endpoints == ("tcp://jenkins.example.org:8888",)  # type: ignore[attr-defined]
     assert loaded.warnings == []
+
+
+def test_default_controller_is_the_first_and_each_label_finds_its_own() -> None:
+    text = GOOD.replace(
+        "demand-listeners:",
+        "  - {name: other, url: https://other.example.org, token-env: OTHER_TOKEN}\ndemand-listeners:",
+    ).replace("    max: 20", "    max: 20\n  - {name: java, command: x, controller: other}")
+    config = parse_config(text, "c.yaml").config
+    assert config.default_controller.name == "main"
+    assert config.controller_named(None) is config.default_controller
+    assert config.controller_named("other").url == "https://other.example.org/"
+    assert [config.controller_of(lab).name for lab in config.labels] == ["main", "other"]
+    with pytest.raises(KeyError, match="no controller named 'nope' \\(have: main, other\\)"):
+        config.controller_named("nope")
 
 
 BAD = [
@@ -203,3 +220,25 @@ def test_kubestack_config_translates_with_a_warning_per_secret() -> None:
 def test_kubestack_errors_point_at_the_users_lines() -> None:
     found = problems(KUBESTACK.replace("cpu: 500m", "cpu: half"))
     assert any(p.startswith("c.yaml:24: labels[0].cpu:") for p in found), found
+
+
+def test_controller_token_comes_from_one_source_and_a_broken_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def controller(**source: str) -> ControllerConfig:
+        return ControllerConfig.model_validate({"name": "main", "url": "http://j/", **source})
+
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    monkeypatch.setenv("JENKINS_TOKEN", "from-env")
+    assert read_token(controller(**{"token-file": str(token)})) == "s3cret"
+    assert read_token(controller(**{"token-env": "JENKINS_TOKEN"})) == "from-env"
+    assert read_token(controller(token="inline")) == "inline"
+    assert read_token(controller()) is None
+    token.write_text("")
+    with pytest.raises(CredentialError, match=f"controller 'main' token: file {token} is empty"):
+        read_token(controller(**{"token-file": str(token)}))
+    with pytest.raises(CredentialError, match="controller 'main' token: environment variable NOPE is not set"):
+        read_token(controller(**{"token-env": "NOPE"}))
+    with pytest.raises(CredentialError, match="controller 'main' token: cannot read /no/such: No such file"):
+        read_token(controller(**{"token-file": "/no/such"}))
