@@ -4,7 +4,10 @@ Each agent runs the label's ``command`` in its own session and working directory
 goes to a per-agent log file. A state file per agent (pid, process start time) lets a restarted
 daemon adopt live agents and forget dead ones; processes carry their agent name and the daemon
 id in their environment, so an agent whose state file was never written is still found.
-The Jenkins credential is passed in an environment variable, never on the command line.
+The Jenkins credential is passed in an environment variable, never on the command line; an
+inbound label's agent gets its node's secret (``JENKINS_SECRET``) instead, its node registered by
+the framework (:mod:`autoscaler.inbound`). The environment is the framework's
+(:mod:`autoscaler.agent_env`), the same a pod of the label gets.
 """
 
 from __future__ import annotations
@@ -24,21 +27,20 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoscaler.config.units import Duration
+from autoscaler.agent_env import AGENT_NAME, DAEMON_ID, AgentEnv, Secret, agent_env, fill
+from autoscaler.inbound import inbound_launch, node_secret_of
 from autoscaler.plugin import (
     AgentHandle,
     Driver,
     DriverError,
     DriverSettings,
     DriverStatus,
+    Duration,
     LaunchSpec,
     PluginContext,
 )
 
 log = logging.getLogger(__name__)
-
-_MARK_ID = "AUTOSCALER_DAEMON_ID"
-_MARK_NAME = "AUTOSCALER_AGENT_NAME"
 
 
 class LocalSettings(DriverSettings):
@@ -107,48 +109,17 @@ class LocalDriver(Driver):
         workdir = self.work_root / spec.name
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = self.log_dir / f"{spec.name}.log"
-        values = {
-            "name": spec.name,
-            "label": lab.name,
-            "labels": " ".join(sorted(lab.all_atoms)),
-            "executors": str(lab.executors),
-            "url": spec.controller.agent_endpoint,
-            "user": spec.controller.user or "",
-            "workdir": str(workdir),
-            "credential_env": self.local.credential_env,
-        }
-        argv = _argv(lab.command, values)
-        env = {k: os.environ[k] for k in self.local.inherit_env if k in os.environ}
-        env.update(lab.env)
-        env.update(
-            {
-                _MARK_ID: self.daemon_id,
-                _MARK_NAME: spec.name,
-                "AGENT_NAME": spec.name,
-                "AGENT_LABEL": lab.name,
-                "AGENT_LABELS": values["labels"],
-                "AGENT_EXECUTORS": values["executors"],
-                "AGENT_WORKDIR": str(workdir),
-                "JENKINS_URL": values["url"],
-                "JENKINS_USER": values["user"],
-            }
-        )
-        if spec.credential is not None:
-            env[self.local.credential_env] = spec.credential
-        try:
-            with open(log_path, "ab") as out:
-                proc = subprocess.Popen(
-                    argv,
-                    cwd=workdir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-        except OSError as exc:
-            raise DriverError(f"cannot start {argv[0]!r}: {exc.strerror}", transient=False) from None
+        with inbound_launch(spec, self.context.jenkins.get(spec.controller.name)) as ready:
+            env = agent_env(
+                spec.name,
+                lab,
+                spec.controller,
+                self.daemon_id,
+                workdir=str(workdir),
+                credential_env=self.local.credential_env,
+            )
+            argv = _argv(lab.command, env.placeholders)
+            proc = self._spawn(argv, self._environment(env, ready), workdir, log_path)
         record = _Record(
             spec.name,
             lab.name,
@@ -165,6 +136,35 @@ class LocalDriver(Driver):
             self._children[spec.name] = proc
         log.info("started %s (pid %d): %s", spec.name, proc.pid, " ".join(argv[:3]))
         return self._handle(record)
+
+    def _environment(self, env: AgentEnv, spec: LaunchSpec) -> dict[str, str]:
+        """Inherited variables, then the agent's; each secret only when there is one to give."""
+        out = {k: os.environ[k] for k in self.local.inherit_env if k in os.environ}
+        out.update(env.values)
+        given = {Secret.CREDENTIAL: spec.credential, Secret.NODE_SECRET: node_secret_of(spec)}
+        for var, secret in env.secrets.items():
+            value = given[secret]
+            if value is not None:
+                out[var] = value
+        return out
+
+    @staticmethod
+    def _spawn(argv: list[str], env: dict[str, str], workdir: Path, log_path: Path) -> subprocess.Popen[bytes]:
+        """The agent process in a session of its own, its output appended to its log."""
+        try:
+            with open(log_path, "ab") as out:
+                return subprocess.Popen(
+                    argv,
+                    cwd=workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as exc:
+            raise DriverError(f"cannot start {argv[0]!r}: {exc.strerror}", transient=False) from None
 
     def delete(self, name: str, *, grace: float) -> None:
         record = self._read(name)
@@ -263,9 +263,9 @@ class LocalDriver(Driver):
             except (OSError, ProcessLookupError):
                 continue
             env = dict(part.split(b"=", 1) for part in raw.split(b"\0") if b"=" in part)
-            if env.get(_MARK_ID.encode()) != self.daemon_id.encode():
+            if env.get(DAEMON_ID.encode()) != self.daemon_id.encode():
                 continue
-            name = env.get(_MARK_NAME.encode(), b"").decode()
+            name = env.get(AGENT_NAME.encode(), b"").decode()
             if not name or name in known:
                 continue
             if not env.get(b"AGENT_WORKDIR", b"").decode().startswith(str(self.work_root) + os.sep):
@@ -295,14 +295,8 @@ class LocalDriver(Driver):
 def _argv(command: str | list[str], values: dict[str, str]) -> list[str]:
     """``{name}``-style placeholders filled in; a string runs through ``/bin/sh -c``."""
     if isinstance(command, str):
-        return ["/bin/sh", "-c", _fill(command, values)]
-    return [_fill(part, values) for part in command]
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text
+        return ["/bin/sh", "-c", fill(command, values)]
+    return [fill(part, values) for part in command]
 
 
 def _start_ticks(pid: int) -> int | None:

@@ -7,13 +7,18 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from autoscaler.agent_env import agent_env
 from autoscaler.config.models import Config
 from autoscaler.drivers.local import LocalDriver, LocalSettings
-from autoscaler.plugin import DriverStatus, LaunchSpec, PluginContext
+from autoscaler.inbound import inbound_launch, node_secret_of
+from autoscaler.jenkins.client import JenkinsClient
+from autoscaler.plugin import DriverError, DriverStatus, LaunchSpec, PluginContext
+from autoscaler.testing.jenkins import SimJenkins
 
 AGENT = """
 import json, os, signal, sys, time
@@ -103,6 +108,15 @@ def test_agent_gets_identity_in_env_and_secret_only_in_env(tmp_path: Path) -> No
         "1",
     )
     assert seen["cwd"] == str(driver.work_root / "ci-python-abc123")
+    expected = agent_env(
+        "ci-python-abc123",
+        config.labels[0],
+        config.default_controller,
+        "test-daemon",
+        workdir=seen["cwd"],
+        credential_env="JENKINS_TOKEN",
+    )
+    assert {k: env[k] for k in expected.values} == expected.values  # the framework's, as a pod gets it
     state = (driver.state_dir / "ci-python-abc123.json").read_text()
     assert "T0P-SECRET" not in state
     pid = json.loads(state)["pid"]
@@ -154,8 +168,6 @@ def test_agent_without_state_file_is_found_by_its_environment(tmp_path: Path) ->
 
 
 def test_missing_command_is_a_permanent_launch_error(tmp_path: Path) -> None:
-    from autoscaler.plugin import DriverError
-
     driver, config = make_driver(tmp_path)
     label = config.labels[0].model_copy(update={"command": ["/nonexistent/agent"]})
     with pytest.raises(DriverError) as info:
@@ -173,3 +185,55 @@ def test_a_hold_is_recorded_in_the_state_file(tmp_path: Path) -> None:
     restarted.mark_hold("ci-python-abc123", None, None)
     assert restarted.list()[0].hold_reason is None
     restarted.delete("ci-python-abc123", grace=5)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimJenkins]:
+    jenkins = SimJenkins().start()
+    yield jenkins
+    jenkins.stop()
+
+
+def inbound_driver(tmp_path: Path, sim: SimJenkins, command: list[str]) -> tuple[LocalDriver, Config, JenkinsClient]:
+    config = Config.model_validate(
+        {
+            "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token": sim.token}],
+            "labels": [{"name": "java", "connect": "inbound", "command": command}],
+            "daemon": {"id": "test-daemon"},
+        }
+    )
+    client = JenkinsClient(config.default_controller)
+    context = PluginContext(config=config, emit=lambda e: None, jenkins={"main": client})
+    return LocalDriver(LocalSettings(type="local", work_dir=str(tmp_path / "state")), context), config, client
+
+
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(part.decode().split("=", 1) for part in raw.split(b"\0") if b"=" in part)
+
+
+def test_an_inbound_agent_runs_with_its_node_secret_and_no_credential(tmp_path: Path, sim: SimJenkins) -> None:
+    driver, config, client = inbound_driver(tmp_path, sim, [sys.executable, "-m", "autoscaler.testing.inbound_agent"])
+    spec = LaunchSpec("ci-java-aaaaaa", config.labels[0], config.default_controller, "test-daemon", sim.token)
+    with inbound_launch(spec, client) as ready:  # what the engine's launch step does
+        assert node_secret_of(ready) is not None
+        driver.launch(ready)
+    node = sim.model.nodes["ci-java-aaaaaa"]
+    assert node.kind == "jnlp" and "java" in node.labels
+    sim.wait_for(lambda: node.connected, 20, "the inbound agent online")
+    pid = json.loads((driver.state_dir / "ci-java-aaaaaa.json").read_text())["pid"]
+    env = environ(pid)
+    assert env["JENKINS_SECRET"] == node_secret_of(ready) and env["JENKINS_AGENT_NAME"] == "ci-java-aaaaaa"
+    assert "JENKINS_TOKEN" not in env and sim.token not in env.values()  # no admin credential
+    driver.delete("ci-java-aaaaaa", grace=5)
+    sim.wait_for(lambda: not node.connected, 10, "the agent gone")
+
+
+def test_a_failed_inbound_launch_leaves_no_node_behind(tmp_path: Path, sim: SimJenkins) -> None:
+    driver, config, _ = inbound_driver(tmp_path, sim, ["/nonexistent/agent"])
+    spec = LaunchSpec("ci-java-bbbbbb", config.labels[0], config.default_controller, "test-daemon")
+    with pytest.raises(DriverError, match="cannot start"):
+        driver.launch(spec)  # called directly: the driver has the framework register the node
+    assert sim.requests[("POST", "/computer/doCreateItem")] == 1  # the node was registered first
+    assert sim.requests[("POST", "/computer/ci-java-bbbbbb/doDelete")] == 1
+    assert "ci-java-bbbbbb" not in sim.model.nodes  # and removed when the launch failed

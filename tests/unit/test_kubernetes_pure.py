@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from autoscaler.agent_env import agent_env
 from autoscaler.config.models import Config
-from autoscaler.drivers.kubernetes.podspec import build_pod
+from autoscaler.drivers.kubernetes.podspec import AGENT_FS, PASSWORD_ENV, build_pod
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 from autoscaler.drivers.kubernetes.status import handle_of
 from autoscaler.plugin import DriverStatus
@@ -94,3 +95,34 @@ def test_service_account_and_pull_secrets_reach_the_pod() -> None:
 def test_rate_limiter_refuses_a_limit_that_would_never_let_a_call_through() -> None:
     with pytest.raises(ValueError, match="qps > 0 and burst >= 1"):
         RateLimiter(qps=0, burst=1)
+
+
+ENV_CONFIG = {
+    "controllers": [{"url": "http://j/", "agent-url": "http://agents/", "user": "bot"}],
+    "labels": [
+        {"name": "python", "image": "swarm-agent:1", "atoms": ["linux"], "executors": 2, "env": {"EXTRA": "1"}},
+        {"name": "java", "connect": "inbound", "image": "jenkins/inbound-agent:1"},
+    ],
+}
+
+
+def test_a_pod_carries_the_framework_agent_environment_with_identity_tags() -> None:
+    config = Config.model_validate(ENV_CONFIG)
+    settings = KubernetesSettings(type="kubernetes", web_socket=True)
+    python, java = config.labels
+    (container,) = build_pod("ci-python-aaaaaa", python, config.default_controller, "d1", settings, 0)["spec"][
+        "containers"
+    ]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    expected = agent_env(
+        "ci-python-aaaaaa", python, config.default_controller, "d1", workdir=AGENT_FS, credential_env=PASSWORD_ENV
+    )
+    assert {k: env[k] for k in expected.values} == expected.values  # the one builder, as a process gets it
+    assert (env["AUTOSCALER_DAEMON_ID"], env["AUTOSCALER_AGENT_NAME"]) == ("d1", "ci-python-aaaaaa")
+    assert (env["AGENT_LABELS"], env["AGENT_EXECUTORS"], env["JENKINS_URL"]) == ("linux python", "2", "http://agents/")
+    assert env["JENKINS_PASSWORD"] == {"secretKeyRef": {"name": "jenkins-agent", "key": "token"}}
+    (inbound,) = build_pod("ci-java-bbbbbb", java, config.default_controller, "d1", settings, 0)["spec"]["containers"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in inbound["env"]}
+    assert env["JENKINS_SECRET"] == {"secretKeyRef": {"name": "ci-java-bbbbbb-agent-secret", "key": "secret"}}
+    assert (env["JENKINS_AGENT_NAME"], env["JENKINS_WEB_SOCKET"]) == ("ci-java-bbbbbb", "true")
+    assert "JENKINS_PASSWORD" not in env and "args" not in inbound

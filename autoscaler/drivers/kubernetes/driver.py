@@ -13,65 +13,24 @@ import builtins
 import contextlib
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import urllib3.exceptions
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
-from urllib3.util.retry import Retry
 
 from autoscaler.drivers.kubernetes import errors, podspec
+from autoscaler.drivers.kubernetes.connection import api_client, own_namespace
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 from autoscaler.drivers.kubernetes.status import handle_of
 from autoscaler.events import AgentChanged
-from autoscaler.jenkins.client import JenkinsError
+from autoscaler.inbound import inbound_launch, node_secret_of
 from autoscaler.plugin import AgentHandle, Driver, DriverError, DriverSettings, DriverStatus, LaunchSpec, PluginContext
 from autoscaler.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-
-
-def api_client(settings: KubernetesSettings) -> client.ApiClient:
-    cfg = client.Configuration()
-    try:
-        if settings.url is not None:
-            cfg.host = settings.url.rstrip("/")
-            token = settings.api_key
-            if settings.api_key_file is not None:
-                with open(settings.api_key_file, encoding="utf-8") as fh:
-                    token = fh.read().strip()
-            if token:
-                cfg.api_key = {"authorization": token}
-                cfg.api_key_prefix = {"authorization": "Bearer"}
-            cfg.verify_ssl = settings.verify_tls
-        elif settings.kubeconfig is not None:
-            config.load_kube_config(config_file=settings.kubeconfig, context=settings.context, client_configuration=cfg)
-        else:
-            try:
-                config.load_incluster_config(client_configuration=cfg)
-            except ConfigException:
-                config.load_kube_config(context=settings.context, client_configuration=cfg)
-    except (ConfigException, OSError) as exc:
-        raise DriverError(f"kubernetes: no usable cluster configuration: {exc}", transient=False) from None
-    cfg.retries = ReusedConnectionRetry(
-        total=1, connect=0, read=1, status=0, other=0, redirect=0, respect_retry_after_header=False
-    )
-    return client.ApiClient(cfg)
-
-
-class ReusedConnectionRetry(Retry):
-    """The HTTP layer retries nothing but, once, a read or delete whose kept-alive connection the
-    server had closed (it got no answer, fast); never a timeout, so each call stays bounded by
-    ``request-timeout`` and the engine decides on retries."""
-
-    def _is_read_error(self, err: Exception) -> bool:
-        return isinstance(err, urllib3.exceptions.ProtocolError)
 
 
 class KubernetesDriver(Driver):
@@ -82,7 +41,7 @@ class KubernetesDriver(Driver):
         assert isinstance(settings, KubernetesSettings)
         self.k8s = settings
         self.daemon_id = context.config.daemon.id
-        self.namespace = settings.namespace or _own_namespace() or "default"
+        self.namespace = settings.namespace or own_namespace() or "default"
         self.selector = podspec.selector(self.daemon_id)
         self.api_client = api_client(settings)
         self.core = client.CoreV1Api(self.api_client)
@@ -106,16 +65,12 @@ class KubernetesDriver(Driver):
             raise DriverError(f"label {label.name!r} has no image for the kubernetes driver", transient=False)
         pod = podspec.build_pod(spec.name, label, spec.controller, self.daemon_id, self.k8s, time.time())
         self._ensure_watch()
-        with self.in_flight:
-            secret = self._register_inbound(spec) if label.connect == "inbound" else None
-            try:
-                created = self._create_pod(pod)
-                if secret is not None:
-                    self._create_agent_secret(spec.name, secret, created["metadata"]["uid"])
-            except DriverError:
-                if secret is not None:
-                    self._forget_inbound(spec)
-                raise
+        jenkins = self.context.jenkins.get(spec.controller.name)
+        with self.in_flight, inbound_launch(spec, jenkins) as ready:
+            created = self._create_pod(pod)
+            secret = node_secret_of(ready)
+            if secret is not None:
+                self._create_agent_secret(spec.name, secret, created["metadata"]["uid"])
         with self._cache_lock:
             self.cache.setdefault(spec.name, created)
         return handle_of(created, spec.controller.name)
@@ -132,7 +87,7 @@ class KubernetesDriver(Driver):
         self._ensure_watch()
         with self._cache_lock:
             pods = builtins.list(self.cache.values())
-        default = self.context.config.controllers[0].name
+        default = self.context.config.default_controller.name
         return [handle_of(pod, default) for pod in pods]
 
     def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:
@@ -312,7 +267,7 @@ class KubernetesDriver(Driver):
         return str(rv) if rv else None
 
     def _emit(self, pod: dict[str, Any], *, deleted: bool) -> None:
-        handle = handle_of(pod, self.context.config.controllers[0].name)
+        handle = handle_of(pod, self.context.config.default_controller.name)
         if deleted:
             handle = AgentHandle(
                 handle.name, handle.label, handle.controller, DriverStatus.EXITED, handle.created, "pod deleted"
@@ -320,37 +275,6 @@ class KubernetesDriver(Driver):
         self.context.emit(AgentChanged(handle, source="kubernetes"))
 
     # -- inbound agents ---------------------------------------------------------------------
-
-    def _register_inbound(self, spec: LaunchSpec) -> str:
-        """Create the Jenkins node (JNLP launcher) and read its secret."""
-        jenkins = self.context.jenkins.get(spec.controller.name)
-        if jenkins is None:
-            raise DriverError(f"no Jenkins client for controller {spec.controller.name!r}", transient=False)
-        label = spec.label
-        try:
-            jenkins.create_node(
-                spec.name,
-                labels=" ".join(sorted(label.all_atoms)),
-                executors=label.executors,
-                description=f"autoscaler agent ({label.name})",
-            )
-            for page in ("jenkins-agent.jnlp", "slave-agent.jnlp"):
-                try:
-                    return _jnlp_secret(jenkins.get_text(f"computer/{spec.name}/{page}"))
-                except JenkinsError as exc:
-                    if not exc.not_found:
-                        raise
-            raise DriverError(f"Jenkins has no agent secret for {spec.name}", transient=False)
-        except JenkinsError as exc:
-            raise DriverError(f"registering inbound node {spec.name}: {exc}", transient=exc.transient) from None
-
-    def _forget_inbound(self, spec: LaunchSpec) -> None:
-        jenkins = self.context.jenkins.get(spec.controller.name)
-        if jenkins is not None:
-            try:
-                jenkins.delete_node(spec.name)
-            except JenkinsError as exc:
-                log.warning("could not remove node %s after a failed launch: %s", spec.name, exc)
 
     def _create_agent_secret(self, name: str, secret: str, pod_uid: str) -> None:
         body = podspec.agent_secret(name, secret, pod_uid, self.daemon_id)
@@ -373,19 +297,4 @@ class KubernetesDriver(Driver):
             log.warning("could not remove pod %s after a failed launch (it will show as a leak): %s", name, exc)
 
 
-def _jnlp_secret(xml: str) -> str:
-    arguments = re.findall(r"<argument>([^<]*)</argument>", xml)
-    if not arguments or not re.fullmatch(r"[0-9a-fA-F]{16,}", arguments[0]):
-        raise DriverError("the agent's JNLP file has no secret", transient=False)
-    return str(arguments[0])
-
-
-def _own_namespace() -> str | None:
-    try:
-        with open(IN_CLUSTER_NAMESPACE, encoding="utf-8") as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
-
-
-__all__ = ["KubernetesDriver", "RateLimiter", "api_client"]
+__all__ = ["KubernetesDriver"]

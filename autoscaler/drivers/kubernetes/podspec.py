@@ -7,6 +7,7 @@ import shlex
 from datetime import UTC, datetime
 from typing import Any
 
+from autoscaler.agent_env import AgentEnv, Secret, agent_env, fill
 from autoscaler.config.models import ControllerConfig, LabelConfig
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 
@@ -33,10 +34,10 @@ def agent_secret_name(agent: str) -> str:
 
 def swarm_args(name: str, label: LabelConfig, controller: ControllerConfig) -> list[str]:
     """Swarm client flags; the password is read from ``$JENKINS_PASSWORD``, never from argv."""
-    values = _values(name, label, controller)
+    values = agent_env(name, label, controller, "", workdir=AGENT_FS, credential_env=PASSWORD_ENV).placeholders
     if label.command is not None:
         parts = shlex.split(label.command) if isinstance(label.command, str) else list(label.command)
-        return [_fill(part, values) for part in parts]
+        return [fill(part, values) for part in parts]
     return [
         "-url", values["url"], "-username", values["user"], "-passwordEnvVariable", PASSWORD_ENV,
         "-name", name, "-labels", values["labels"], "-executors", values["executors"],
@@ -52,32 +53,60 @@ def build_pod(
     settings: KubernetesSettings,
     created: float,
 ) -> dict[str, Any]:
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(label.env.items())]
-    env += [
-        {"name": "AGENT_NAME", "value": name},
-        {"name": "AGENT_LABELS", "value": " ".join(sorted(label.all_atoms))},
-        {"name": "JENKINS_URL", "value": controller.agent_endpoint},
-    ]
-    if label.connect == "swarm":
-        args = swarm_args(name, label, controller)
-        env.append(
-            {
-                "name": PASSWORD_ENV,
-                "valueFrom": {"secretKeyRef": {"name": settings.credentials_secret, "key": settings.credentials_key}},
-            }
-        )
-    else:
-        args = []
-        env += [
-            {"name": "JENKINS_AGENT_NAME", "value": name},
-            {"name": "JENKINS_AGENT_WORKDIR", "value": AGENT_FS},
-            {
-                "name": "JENKINS_SECRET",
-                "valueFrom": {"secretKeyRef": {"name": agent_secret_name(name), "key": "secret"}},
+    """The pod of agent ``name``, merged under ``pod-template`` when one is configured."""
+    env = agent_env(
+        name,
+        label,
+        controller,
+        daemon_id,
+        workdir=AGENT_FS,
+        credential_env=PASSWORD_ENV,
+        web_socket=settings.web_socket,
+    )
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": label.image,
+        "env": env_list(name, env, settings),
+        "resources": _resources(label),
+        "workingDir": AGENT_FS,
+    }
+    args = swarm_args(name, label, controller) if label.connect == "swarm" else []
+    if args:
+        container["args"] = args
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {MANAGED_BY: "autoscaler", INSTANCE: daemon_id, LABEL_SLUG: label.slug},
+            "annotations": {
+                ANN_LABEL: label.name,
+                ANN_CONTROLLER: controller.name,
+                ANN_CREATED: datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds"),
             },
-        ]
-        if settings.web_socket:
-            env.append({"name": "JENKINS_WEB_SOCKET", "value": "true"})
+        },
+        "spec": _pod_spec(label, settings, container),
+    }
+    if settings.pod_template:
+        merged: dict[str, Any] = merge(copy.deepcopy(settings.pod_template), pod)
+        return merged
+    return pod
+
+
+def env_list(name: str, env: AgentEnv, settings: KubernetesSettings) -> list[dict[str, Any]]:
+    """The container's ``env``: plain values, then each secret as a ``secretKeyRef`` (never a literal):
+    the credential from ``credentials-secret``, a node secret from the agent's own Secret."""
+    out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in env.values.items()]
+    for var, secret in env.secrets.items():
+        if secret is Secret.CREDENTIAL:
+            ref = {"name": settings.credentials_secret, "key": settings.credentials_key}
+        else:
+            ref = {"name": agent_secret_name(name), "key": "secret"}
+        out.append({"name": var, "valueFrom": {"secretKeyRef": ref}})
+    return out
+
+
+def _resources(label: LabelConfig) -> dict[str, dict[str, str]]:
     resources: dict[str, dict[str, str]] = {}
     requests = {k: v for k, v in (("cpu", label.cpu), ("memory", label.memory)) if v}
     limits = {k: v for k, v in (("cpu", label.cpu_limit), ("memory", label.memory_limit)) if v}
@@ -85,15 +114,10 @@ def build_pod(
         resources["requests"] = requests
     if limits:
         resources["limits"] = limits
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": label.image,
-        "env": env,
-        "resources": resources,
-        "workingDir": AGENT_FS,
-    }
-    if args:
-        container["args"] = args
+    return resources
+
+
+def _pod_spec(label: LabelConfig, settings: KubernetesSettings, container: dict[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": int(settings.termination_grace),
@@ -108,24 +132,7 @@ def build_pod(
         spec["serviceAccountName"] = settings.service_account
     if settings.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": s} for s in settings.image_pull_secrets]
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "labels": {MANAGED_BY: "autoscaler", INSTANCE: daemon_id, LABEL_SLUG: label.slug},
-            "annotations": {
-                ANN_LABEL: label.name,
-                ANN_CONTROLLER: controller.name,
-                ANN_CREATED: datetime.fromtimestamp(created, UTC).isoformat(timespec="seconds"),
-            },
-        },
-        "spec": spec,
-    }
-    if settings.pod_template:
-        merged: dict[str, Any] = merge(copy.deepcopy(settings.pod_template), pod)
-        return merged
-    return pod
+    return spec
 
 
 def agent_secret(name: str, secret: str, pod_uid: str, daemon_id: str) -> dict[str, Any]:
@@ -172,22 +179,3 @@ def merge(base: Any, override: Any) -> Any:
         ]
         return [merged[n] for n in order]
     return override
-
-
-def _values(name: str, label: LabelConfig, controller: ControllerConfig) -> dict[str, str]:
-    return {
-        "name": name,
-        "label": label.name,
-        "labels": " ".join(sorted(label.all_atoms)),
-        "executors": str(label.executors),
-        "url": controller.agent_endpoint,
-        "user": controller.user or "",
-        "workdir": AGENT_FS,
-        "credential_env": PASSWORD_ENV,
-    }
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for key, value in values.items():
-        text = text.replace("{" + key + "}", value)
-    return text

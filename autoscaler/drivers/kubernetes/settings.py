@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from autoscaler.config.units import Duration
-from autoscaler.plugin import DriverSettings
+from autoscaler.plugin import DriverSettings, Duration
 
 
 class KubernetesSettings(DriverSettings):
