@@ -55,7 +55,7 @@ def test_kubestack_repository_config_loads_as_one_catch_all_label(tmp_path: Path
         ("kubestack", True, "yrobla/jenkins-slave-swarm-infra:latest")
     ]
     assert config.catch_all is config.labels[0]
-    ctl = config.controllers[0]
+    ctl = config.default_controller
     assert (ctl.url, ctl.user, ctl.token) == ("http://10.0.0.6/", "jenkins", "jenkins")
     warnings = [str(w) for w in loaded.warnings]
     assert warnings[0].startswith(f"{path}:16: jenkins.pass: inline Jenkins password")
