@@ -25,10 +25,18 @@ from autoscaler.drivers.kubernetes import errors, podspec
 from autoscaler.drivers.kubernetes.connection import api_client, own_namespace
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
 from autoscaler.drivers.kubernetes.status import handle_of
-from autoscaler.events import AgentChanged
 from autoscaler.inbound import inbound_launch, node_secret_of
-from autoscaler.plugin import AgentHandle, Driver, DriverError, DriverSettings, DriverStatus, LaunchSpec, PluginContext
-from autoscaler.ratelimit import RateLimiter
+from autoscaler.plugin import (
+    AgentChanged,
+    AgentHandle,
+    Driver,
+    DriverError,
+    DriverSettings,
+    DriverStatus,
+    LaunchSpec,
+    PluginContext,
+    RateLimiter,
+)
 
 log = logging.getLogger(__name__)
 
