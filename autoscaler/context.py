@@ -146,12 +146,7 @@ class PluginContext:
 
 
 def _find_controller(config: Config, name: str | None) -> ControllerConfig:
-    if name is None:
-        return config.controllers[0]
-    for c in config.controllers:
-        if c.name == name:
-            return c
-    raise KeyError(f"no controller named {name!r}")
+    return config.controller_named(name)
 
 
 def _controller_info(c: ControllerConfig) -> ControllerInfo:

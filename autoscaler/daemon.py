@@ -127,7 +127,7 @@ class Daemon:
         self.engine.submit(event)
 
     def _controller_of(self, listener: Listener) -> str:
-        return getattr(listener.settings, "controller", None) or self.config.controllers[0].name
+        return getattr(listener.settings, "controller", None) or self.config.default_controller.name
 
     def listeners(self) -> list[Listener]:
         return [*self.demand_listeners, *self.destroy_listeners]

@@ -10,11 +10,11 @@ launch fails, the node is deleted again, so no node is left without an agent.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from autoscaler.jenkins.client import JenkinsError
@@ -36,22 +36,13 @@ class NodeRegistry(Protocol):
     def delete_node(self, name: str) -> bool: ...
 
 
-@dataclass(frozen=True)
-class InboundLaunchSpec(LaunchSpec):
-    """A launch spec with the node secret. Stands in for a ``LaunchSpec.node_secret`` field."""
-
-    node_secret: str | None = field(default=None, repr=False)
-
-
 def node_secret_of(spec: LaunchSpec) -> str | None:
     """The secret of the node registered for this inbound agent; ``None`` when none was."""
-    return spec.node_secret if isinstance(spec, InboundLaunchSpec) else None
+    return spec.node_secret
 
 
 def with_node_secret(spec: LaunchSpec, secret: str) -> LaunchSpec:
-    values = {f.name: getattr(spec, f.name) for f in fields(spec)}
-    values["node_secret"] = secret
-    return InboundLaunchSpec(**values)
+    return dataclasses.replace(spec, node_secret=secret)
 
 
 def register_inbound(client: NodeRegistry, spec: LaunchSpec) -> str:

@@ -238,6 +238,9 @@ class LaunchSpec:
     daemon_id: str
     credential: str | None = field(default=None, repr=False)
     """The Jenkins token for the agent; drivers must pass it only through a secret channel."""
+    node_secret: str | None = field(default=None, repr=False)
+    """The secret of the Jenkins node the framework registered for an inbound agent; pass it
+    only through a secret channel."""
 
 
 class DriverError(Exception):

@@ -18,6 +18,7 @@ from autoscaler.config.models import ApiConfig
 from autoscaler.counters import PluginCounters
 from autoscaler.engine.errors import AgentNotFound, CommandError, InvalidState, UnknownCommand
 from autoscaler.engine.messages import Command
+from autoscaler.secrets import read_secret
 from autoscaler.supervision import Supervisor
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,10 @@ def is_loopback(host: str) -> bool:
 
 
 def read_api_token(api: ApiConfig) -> str | None:
+    """The API's bearer token (an empty file: no token); :class:`SecretError` if unreadable."""
     if api.token_file is None:
         return None
-    with open(api.token_file, encoding="utf-8") as fh:
-        token = fh.read().strip()
-    return token or None
+    return read_secret(file=api.token_file, what="api token-file")
 
 
 class ApiServer:

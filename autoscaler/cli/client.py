@@ -13,6 +13,7 @@ from autoscaler.api.server import read_api_token
 from autoscaler.config.errors import ConfigError
 from autoscaler.config.loader import config_path, load_config
 from autoscaler.config.models import ApiConfig
+from autoscaler.secrets import SecretError
 
 
 class ApiError(Exception):
@@ -56,7 +57,7 @@ class ApiClient:
         if token is None and settings.token_file is not None:
             try:
                 token = read_api_token(settings)
-            except OSError:
+            except SecretError:
                 token = None
         if explicit is None:
             host, _, port = settings.listen.rpartition(":")

@@ -56,7 +56,8 @@ class Effector:
     def launch(self, agent: Agent, lab: LabelConfig, controller: ControllerConfig, credential: str | None) -> None:
         fail = _launch_failure(agent.name)
         daemon_id = self.config().daemon.id
-        self.spawn(workers.launch, self.driver, agent.name, lab, controller, daemon_id, credential, fail=fail)
+        client = self.controllers.get(controller.name)
+        self.spawn(workers.launch, self.driver, client, agent.name, lab, controller, daemon_id, credential, fail=fail)
 
     def list_driver(self) -> None:
         if "driver" not in self.state.in_flight:

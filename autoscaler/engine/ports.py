@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from autoscaler.inbound import NodeRegistry
 from autoscaler.jenkins.computers import NodeView
 from autoscaler.plugin import Driver
 
 
-class ControllerAPI(Protocol):
-    """The part of :class:`~autoscaler.jenkins.client.JenkinsClient` the engine uses."""
+class ControllerAPI(NodeRegistry, Protocol):
+    """The part of :class:`~autoscaler.jenkins.client.JenkinsClient` the engine uses (with
+    :class:`~autoscaler.inbound.NodeRegistry`: registering an inbound agent's node)."""
 
     name: str
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from autoscaler.ratelimit import TokenBucket
+
 
 class AgentState(enum.StrEnum):
     REQUESTED = "requested"
@@ -86,15 +88,4 @@ class Backoff:
         return Backoff(failures, now + wait)
 
 
-@dataclass(frozen=True)
-class TokenBucket:
-    """Launch rate limit: ``rate`` tokens a second, holding at most ``burst``."""
-
-    tokens: float
-    stamp: float
-
-    def available(self, now: float, rate: float, burst: float) -> float:
-        return min(burst, self.tokens + max(0.0, now - self.stamp) * rate)
-
-    def take(self, count: int, now: float, rate: float, burst: float) -> TokenBucket:
-        return TokenBucket(self.available(now, rate, burst) - count, now)
+__all__ = ["NOT_YET_ONLINE", "SUPPLY", "Agent", "AgentState", "Backoff", "TokenBucket"]

@@ -12,6 +12,7 @@ from typing import Any
 from autoscaler.config.models import ControllerConfig, LabelConfig
 from autoscaler.engine.messages import ComputersSeen, DriverSeen, Launched, NodeDeleted, OfflineTaken, Retired
 from autoscaler.engine.ports import ControllerAPI
+from autoscaler.inbound import inbound_launch
 from autoscaler.jenkins.client import JenkinsError
 from autoscaler.plugin import Driver, DriverError, LaunchSpec
 
@@ -30,11 +31,20 @@ def guarded(fn: Callable[..., Any], post: Callable[[Any], None], fail: Callable[
 
 
 def launch(
-    driver: Driver, name: str, label: LabelConfig, controller: ControllerConfig, daemon_id: str, credential: str | None
+    driver: Driver,
+    client: ControllerAPI | None,
+    name: str,
+    label: LabelConfig,
+    controller: ControllerConfig,
+    daemon_id: str,
+    credential: str | None,
 ) -> Launched:
+    """Start one agent. An inbound label's node is registered in Jenkins first and its secret
+    handed to the driver in the spec; if the launch fails, the node is removed again."""
     spec = LaunchSpec(name=name, label=label, controller=controller, daemon_id=daemon_id, credential=credential)
     try:
-        return Launched(name, driver.launch(spec))
+        with inbound_launch(spec, client) as ready:
+            return Launched(name, driver.launch(ready))
     except DriverError as exc:
         return Launched(name, None, str(exc), transient=exc.transient)
     except Exception as exc:

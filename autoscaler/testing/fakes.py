@@ -121,6 +121,18 @@ class FakeController:
         self.set(name, temporarily_offline=True)
         return True
 
+    def create_node(self, name: str, *, labels: str, executors: int, description: str, exclusive: bool = True) -> None:
+        """An inbound node (offline until its agent connects); its secret is in its JNLP file."""
+        self._fault("create_node")
+        self.set(name, online=False, labels=frozenset(labels.split()))
+
+    def get_text(self, path: str) -> str:
+        self._fault("get_text")
+        name = path.split("/")[1] if path.startswith("computer/") else ""
+        if name not in self.nodes:
+            raise JenkinsError(f"{self.name}: GET {path}: not found", transient=False, not_found=True)
+        return f"<jnlp><application-desc><argument>{name.encode().hex():0<32}</argument></application-desc></jnlp>"
+
     def delete_node(self, name: str) -> bool:
         self._fault("delete_node")
         self.deleted.append(name)

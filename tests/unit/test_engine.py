@@ -310,3 +310,17 @@ def test_a_booting_one_shot_agent_is_watched_so_its_first_pipeline_build_is_caug
     w.send(Tick())  # no event names it (a pipeline): the tick's /computer read must
     assert w.states() == {name: AgentState.BUSY}
     assert w.jenkins.offline_calls == [name]
+
+
+def test_an_inbound_agents_node_is_registered_before_the_driver_launches_it() -> None:
+    from autoscaler.inbound import node_secret_of
+
+    w = World(labels=[{"name": "java", "connect": "inbound", "max": 5}])
+    w.demand("java")
+    (spec,) = w.driver.launched
+    assert spec.name in w.jenkins.nodes and node_secret_of(spec)  # the driver got the node's secret
+    w.driver.fail_next = [DriverError("no capacity", transient=True)]
+    w.clock.advance(60)
+    w.demand("java", "java")
+    assert len(w.driver.launched) == 1  # the second launch failed...
+    assert set(w.jenkins.nodes) == {spec.name} and len(w.jenkins.deleted) == 1  # ...and its node was removed
