@@ -167,17 +167,18 @@ class Soak:
         self.check_up()
 
     def excuse(self, ran: list[Build]) -> str | None:
-        """The fault that kept the daemon from taking the node offline between its first build's
-        start and its second's, if there was one."""
+        """The faults that kept the daemon from taking the node offline between its first build's
+        start and its second's, if there were any."""
         first, second = ran[0], ran[1]
         excusing = BLINDING if first.job.kind == "pipeline" else DISARMING
         current, since = self.current, self.since
         active = [(since, time.time(), current)] if current != "none" else []
-        for on, off, name in [*self.history, *active]:
-            where = name.split(" ", 1)[-1]
-            if where in excusing and on <= second.started and off + RECOVERY >= first.started:
-                return name
-        return None
+        names = [
+            name
+            for on, off, name in [*self.history, *active]
+            if name.split(" ", 1)[-1] in excusing and on <= second.started and off + RECOVERY >= first.started
+        ]
+        return " + ".join(names) or None
 
     def check_up(self) -> None:
         thread = self.fleet.daemon._engine_thread
