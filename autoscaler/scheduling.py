@@ -63,7 +63,7 @@ class Schedule:
     def poll(self, listener: DemandListener) -> None:
         """Poll one listener and hand its report (or why there is none) to the engine."""
         name, controller = listener_name(listener), self._controller_of(listener)
-        observed_at = time.time()
+        observed_at = time.monotonic()  # the engine's clock: a wall-clock step must not matter
         try:
             report = listener.poll()
         except DemandUnknown as exc:

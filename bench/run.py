@@ -337,7 +337,7 @@ def bench_launch_reaction() -> None:
         items.append(DemandItem(f"main:{i}", expression="python"))
         launched = len(driver.launched_at)
         sent = time.perf_counter()
-        engine.submit(DemandUpdate("queue", "main", DemandReport(tuple(items), "main"), observed_at=time.time()))
+        engine.submit(DemandUpdate("queue", "main", DemandReport(tuple(items), "main"), observed_at=time.monotonic()))
         while len(driver.launched_at) == launched:
             time.sleep(0)
         reaction.append(driver.launched_at[-1] - sent)

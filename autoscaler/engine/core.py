@@ -222,7 +222,7 @@ class Engine:
     def _on_demand(self, update: DemandUpdate) -> None:
         now = self.now()
         owners = {name: a.label for name, a in self.state.agents.items()}
-        self.state.demand.update(update, owners, now.wall)  # the demand book keeps wall times
+        self.state.demand.update(update, owners, now.wall, now.mono)
         if update.error:
             self.state.record("demand", None, f"{update.listener}: demand unknown: {update.error}", now.wall)
         self._plan(now)

@@ -72,7 +72,9 @@ class DemandBook:
         self._per_label = None
         self._waiting = None
 
-    def update(self, update: DemandUpdate, owners: Mapping[str, str], now: float) -> None:
+    def update(self, update: DemandUpdate, owners: Mapping[str, str], now: float, mono: float | None = None) -> None:
+        """``now``: wall time (when items arrived, for display and latency); ``mono``: the engine's
+        clock, which ``observed_at`` and the build starts of :meth:`record_start` are on."""
         listener = self.listeners.setdefault(update.listener, ListenerDemand(update.controller))
         listener.controller = update.controller
         if update.report is None:
@@ -84,7 +86,9 @@ class DemandBook:
             log.info("demand from %s readable again", update.listener)
         listener.error = None
         listener.updated = now
-        listener.observed_at = update.observed_at if update.observed_at is not None else now
+        listener.observed_at = (
+            update.observed_at if update.observed_at is not None else (mono if mono is not None else now)
+        )
         items: dict[str, Wanted] = {}
         for item in update.report.items:
             since = item.since if item.since is not None else self._first_seen.setdefault(item.key, now)

@@ -34,7 +34,7 @@ def mark_busy(rt: RuntimeState, agent: Agent, now: Now, why: str) -> None:
         if agent.state in NOT_YET_ONLINE:
             rt.backoff.pop(agent.label, None)  # it came online: the label works
         agent.set_state(AgentState.BUSY, now.mono, why)
-        rt.demand.record_start(agent.label, now.wall, agent.atoms or None)
+        rt.demand.record_start(agent.label, now.mono, agent.atoms or None)
         rt.record("busy", agent, why, now.wall)
 
 

@@ -28,7 +28,7 @@ class DemandUpdate:
     report: DemandReport | None
     error: str | None = None
     observed_at: float | None = None
-    """When the poll that produced the report began."""
+    """When the poll that produced the report began, on the engine's clock (``time.monotonic``)."""
 
 
 @dataclass(frozen=True)

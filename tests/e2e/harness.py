@@ -50,13 +50,15 @@ def sim_config(sim: SimJenkins, tmp: Path, **overrides: Any) -> dict[str, Any]:
 
 
 class Daemon:
-    def __init__(self, config_file: Path, log_file: Path) -> None:
+    def __init__(self, config_file: Path, log_file: Path, env: dict[str, str] | None = None) -> None:
+        self.env = env or {}
+        """Extra environment for the daemon's process (not for its agents)."""
         self.config_file = config_file
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Daemon:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p), **self.env)
         with open(self.log_file, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(BIN / "autoscaler"), "run", "-c", str(self.config_file), "--log-level", "debug"],
