@@ -272,6 +272,19 @@ class Driver(abc.ABC):
     def list(self) -> list[AgentHandle]:
         """Every agent of this daemon instance that exists now (used for adoption)."""
 
+    def freeze(self, name: str) -> bool:
+        """Suspend the agent so it does nothing more (registers no node, takes no build) until
+        :meth:`thaw` or :meth:`delete`. Returns whether it was frozen. Optional: the default
+        cannot and returns False.
+
+        The core freezes an agent that never came online before it asks Jenkins whether the
+        node exists: an agent that registers between Jenkins' answer and its stop would lose
+        the build Jenkins hands it at once."""
+        return False
+
+    def thaw(self, name: str) -> None:  # noqa: B027 - optional, with freeze
+        """Resume an agent :meth:`freeze` suspended."""
+
     def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:  # noqa: B027
         """Record a hold on the agent's resource (``reason`` None: released), so that
         :meth:`list` reports it after a restart. Optional; the default keeps holds in memory only."""

@@ -166,6 +166,26 @@ class LocalDriver(Driver):
         except OSError as exc:
             raise DriverError(f"cannot start {argv[0]!r}: {exc.strerror}", transient=False) from None
 
+    def freeze(self, name: str) -> bool:
+        pid = self._live_pid(name)
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGSTOP)
+        return True
+
+    def thaw(self, name: str) -> None:
+        pid = self._live_pid(name)
+        if pid is not None:
+            _signal_group(pid, signal.SIGCONT)
+
+    def _live_pid(self, name: str) -> int | None:
+        record = self._read(name)
+        with self._lock:
+            child = self._children.get(name)
+        pid = child.pid if child is not None else record.pid if record else 0
+        ticks = record.start_ticks if record else None
+        return pid if pid and _alive(pid, ticks) else None
+
     def delete(self, name: str, *, grace: float) -> None:
         record = self._read(name)
         with self._lock:
@@ -176,6 +196,7 @@ class LocalDriver(Driver):
         ticks = record.start_ticks if record else None
         if pid and _alive(pid, ticks):
             _signal_group(pid, signal.SIGTERM)
+            _signal_group(pid, signal.SIGCONT)  # a frozen agent handles its TERM now
             if not _wait_gone(pid, ticks, child, grace if grace > 0 else self.local.kill_after):
                 log.warning("%s did not stop within %.0fs of TERM: killing it", name, grace)
                 _signal_group(pid, signal.SIGKILL)

@@ -120,7 +120,8 @@ class Effector:
         client = self.controllers.get(agent.controller)
         grace = self.config().daemon.retire_grace
         fail = _retire_failure(agent.name)
-        self.spawn(workers.retire, self.driver, client, agent.name, grace, force, fail=fail)
+        unseen = not agent.online_once
+        self.spawn(workers.retire, self.driver, client, agent.name, grace, force, unseen, fail=fail)
 
     def refresh(self, controller: str) -> None:
         client = self.controllers.get(controller)

@@ -52,28 +52,36 @@ def launch(
         return Launched(name, None, f"{type(exc).__name__}: {exc}", transient=False)
 
 
-def retire(driver: Driver, client: ControllerAPI | None, name: str, grace: float, force: bool = False) -> Retired:
+def retire(
+    driver: Driver, client: ControllerAPI | None, name: str, grace: float, force: bool = False, unseen: bool = False
+) -> Retired:
     """Take the node offline, make sure Jenkins shows it idle (or gone), stop the agent, then
     delete the node if it lingers.
 
     An agent is stopped only when Jenkins confirmed its node idle and offline, or gone. If Jenkins
     cannot be asked (down, 401, a reset), the agent is left running and the retirement reported
-    as failed, to be tried again. ``force`` (the operator's ``delete --now``) skips the checks."""
+    as failed, to be tried again. ``force`` (the operator's ``delete --now``) skips the checks.
+    ``unseen``: it never came online; it is frozen (where the driver can) before Jenkins is asked,
+    so it cannot register and be handed a build between Jenkins' answer and its stop."""
+    frozen = unseen and not force and client is not None and driver.freeze(name)
     if client is not None:
         try:
             exists = client.take_offline(name, "retired by autoscaler")
             info = client.node(name) if exists else None
         except JenkinsError as exc:
             if not force:
+                _thaw(driver, name, frozen)
                 return Retired(name, ok=False, error=f"Jenkins cannot confirm it is idle: {exc}")
             log.warning("could not take %s offline (stopping it anyway, as asked): %s", name, exc)
             info = None
         if not force and info is not None and info.get("idle") is False:
             # a build landed on it before it went offline: never stop a busy agent
+            _thaw(driver, name, frozen)
             return Retired(name, ok=False, error="a build is running on it", busy=True)
     try:
         driver.delete(name, grace=grace)
     except Exception as exc:
+        _thaw(driver, name, frozen)
         return Retired(name, ok=False, error=f"{type(exc).__name__}: {exc}")
     if client is not None:
         try:
@@ -81,6 +89,14 @@ def retire(driver: Driver, client: ControllerAPI | None, name: str, grace: float
         except JenkinsError as exc:
             log.warning("could not delete node %s (reconcile will retry): %s", name, exc)
     return Retired(name, ok=True)
+
+
+def _thaw(driver: Driver, name: str, frozen: bool) -> None:
+    if frozen:
+        try:
+            driver.thaw(name)
+        except Exception as exc:
+            log.warning("could not resume %s: %s", name, exc)
 
 
 def mark_hold(driver: Driver, name: str, reason: str | None, until: float | None) -> None:

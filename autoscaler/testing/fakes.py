@@ -47,6 +47,8 @@ class FakeDriver(Driver):
         self.launched: list[LaunchSpec] = []
         self.deleted: list[str] = []
         self.fail_next: list[DriverError] = []
+        self.frozen: set[str] = set()
+        self.freezes = 0
         self.clock = clock or (lambda: 0.0)
         self.settings = DriverSettings(type="fake")
 
@@ -59,11 +61,22 @@ class FakeDriver(Driver):
         return handle
 
     def delete(self, name: str, *, grace: float) -> None:
+        self.frozen.discard(name)
         self.deleted.append(name)
         self.agents.pop(name, None)
 
     def list(self) -> list[AgentHandle]:
         return list(self.agents.values())
+
+    def freeze(self, name: str) -> bool:
+        if name not in self.agents:
+            return False
+        self.frozen.add(name)
+        self.freezes += 1
+        return True
+
+    def thaw(self, name: str) -> None:
+        self.frozen.discard(name)
 
     def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:
         h = self.agents.get(name)

@@ -10,7 +10,7 @@ from autoscaler.engine.state import AgentState
 from autoscaler.events import BuildFinished, BuildStarted, LifecycleHint
 from autoscaler.jenkins.client import JenkinsError
 from autoscaler.plugin import AgentHandle, DriverStatus
-from autoscaler.testing.fakes import FakeClock, FakeController
+from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver
 from tests.unit.test_engine import World
 
 
@@ -185,3 +185,29 @@ def test_adoption_converts_wall_times_to_the_engine_clock() -> None:
     assert agent.created == w.clock() - 60  # a minute old on the engine's clock
     (row,) = w.ask("agents")
     assert row["created"] == "2027-01-15T07:59:00Z" and row["age_seconds"] == 60
+
+
+class RegistersDuringTheCheck(FakeController):
+    """An agent that registers, and is handed a build, right after Jenkins said it had no node:
+    unless the driver froze it first."""
+
+    driver: FakeDriver | None = None
+
+    def take_offline(self, name: str, message: str) -> bool:
+        answer = super().take_offline(name, message)
+        if self.driver is not None and name in self.driver.agents and name not in self.driver.frozen:
+            self.set(name, online=True, builds=("http://j/job/x/9/",))
+        return answer
+
+
+def test_an_agent_retired_before_coming_online_is_frozen_before_jenkins_is_asked() -> None:
+    w = World(**{"boot-timeout": "1m"})
+    racing = RegistersDuringTheCheck()
+    racing.driver = w.driver
+    w.engine.controllers["main"] = racing
+    w.demand("python")
+    (name,) = w.states()
+    w.clock.advance(61)
+    w.send(Tick())  # boot timeout: retired; Jenkins has no node for it when asked
+    assert name not in racing.nodes  # it could not register between the answer and its stop
+    assert name in w.driver.deleted and w.driver.freezes == 1

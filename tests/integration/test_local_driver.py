@@ -237,3 +237,35 @@ def test_a_failed_inbound_launch_leaves_no_node_behind(tmp_path: Path, sim: SimJ
     assert sim.requests[("POST", "/computer/doCreateItem")] == 1  # the node was registered first
     assert sim.requests[("POST", "/computer/ci-java-bbbbbb/doDelete")] == 1
     assert "ci-java-bbbbbb" not in sim.model.nodes  # and removed when the launch failed
+
+
+def test_a_frozen_agent_neither_connects_nor_takes_a_build_until_thawed(tmp_path: Path, sim: SimJenkins) -> None:
+    from autoscaler.testing.swarm_agent import command_line
+
+    config = Config.model_validate(
+        {
+            "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token": sim.token}],
+            "labels": [{"name": "python", "command": command_line(retry=0.2)}],
+            "daemon": {"id": "test-daemon"},
+        }
+    )
+    context = PluginContext(config=config, emit=lambda e: None)
+    settings = LocalSettings(type="local", work_dir=str(tmp_path / "state"), inherit_env=["PATH", "PYTHONPATH"])
+    os.environ.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+    driver = LocalDriver(settings, context)
+    sim.add_job("unit", label="python", duration=0.2)
+    register = sim.faults.add("POST", "/plugin/swarm/createSlave", hang=True)
+    driver.launch(LaunchSpec("ci-python-frozen", config.labels[0], config.default_controller, "test-daemon", sim.token))
+    sim.wait_for(lambda: register.hits == 1, 20, "the agent registering")
+    assert driver.freeze("ci-python-frozen")
+    sim.trigger("unit")
+    sim.faults.remove(register)  # Jenkins answers the held registration: the frozen agent cannot act on it
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        node = sim.model.nodes.get("ci-python-frozen")
+        assert node is None or (not node.connected and not node.running)
+        time.sleep(0.05)
+    driver.thaw("ci-python-frozen")
+    sim.wait_for(lambda: sim.model.builds_done() == 1, 20, "the thawed agent to connect and build")
+    driver.delete("ci-python-frozen", grace=5)
+    assert driver.list() == []
