@@ -614,18 +614,18 @@ def bench_burst() -> None:
     items = tuple(DemandItem(f"main:{i}", expression=f"l{i % 20}") for i in range(1000))
     started = time.perf_counter()
     engine.step(DemandUpdate("q", "main", DemandReport(items, "main")))
-    peak = len(engine.agents)
+    peak = len(engine.state.agents)
     from autoscaler.engine.messages import Tick
 
-    while len(engine.agents) < 600 and time.perf_counter() - started < 60:
+    while len(engine.state.agents) < 600 and time.perf_counter() - started < 60:
         time.sleep(0.02)
         engine.step(Tick())
-        peak = max(peak, len(engine.agents))
+        peak = max(peak, len(engine.state.agents))
     took = time.perf_counter() - started
-    per_label = max(sum(1 for a in engine.agents.values() if a.label == f"l{i}") for i in range(20))
+    per_label = max(sum(1 for a in engine.state.agents.values() if a.label == f"l{i}") for i in range(20))
     row(
         "burst: 1,000 jobs / 20 labels, caps 40 per label and 600 in all, 50 launches/s",
-        f"{len(engine.agents)} launched in {took:.1f} s, peak {peak}, max/label {per_label}",
+        f"{len(engine.state.agents)} launched in {took:.1f} s, peak {peak}, max/label {per_label}",
         f"rate limit: {600 / 50:.1f} s",
         f"{took / (600 / 50):.2f}x",
     )

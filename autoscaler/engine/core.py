@@ -13,10 +13,8 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
-from typing import Any
 
 from autoscaler.config.models import Config, LabelConfig
 from autoscaler.engine import launches, lifecycle, results, views
@@ -43,8 +41,7 @@ from autoscaler.engine.messages import (
 from autoscaler.engine.planner import burst_of, plan
 from autoscaler.engine.ports import ControllerAPI
 from autoscaler.engine.runtime import Now, RuntimeState
-from autoscaler.engine.state import Agent, AgentState, Backoff, TokenBucket
-from autoscaler.engine.stats import Stats
+from autoscaler.engine.state import Agent, AgentState, TokenBucket
 from autoscaler.events import (
     AgentChanged,
     BuildFinished,
@@ -104,22 +101,6 @@ class Engine:
     # -- the state, read-only for everyone but the engine thread ------------------------------
 
     @property
-    def agents(self) -> dict[str, Agent]:
-        return self.state.agents
-
-    @property
-    def backoff(self) -> dict[str, Backoff]:
-        return self.state.backoff
-
-    @property
-    def stats(self) -> Stats:
-        return self.state.stats
-
-    @property
-    def demand(self) -> DemandBook:
-        return self.state.demand
-
-    @property
     def ready(self) -> bool:
         return self.state.ready
 
@@ -133,9 +114,6 @@ class Engine:
 
     def to_wall(self, t: float) -> float:
         return self.now().to_wall(t)
-
-    def counts(self) -> Counter[tuple[str, AgentState]]:
-        return self.state.counts()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -158,14 +136,54 @@ class Engine:
             self.step(message)
 
     def step(self, message: Message) -> None:
-        handler = _HANDLERS.get(type(message))
-        if handler is None:
-            log.warning("engine: ignoring unknown message %r", type(message).__name__)
-            return
         try:
-            handler(self, message)
+            self._dispatch(message)
         except Exception:  # the loop must survive any one bad message
             log.exception("engine: error handling %s", type(message).__name__)
+
+    def _dispatch(self, message: Message) -> None:
+        """One handler per kind of message (a ``match``: every message is typed, none is ``Any``)."""
+        match message:
+            case BuildStarted():
+                self._on_build_started(message)
+            case BuildFinished():
+                self._on_build_finished(message)
+            case NodeOffline():
+                self._on_node_event(message)
+            case NodeOnline():
+                self._on_node_event(message)
+            case AgentChanged():
+                self._on_agent_changed(message)
+            case LifecycleHint():
+                self._on_hint(message)
+            case DemandRefresh():
+                self._on_demand_refresh(message)
+            case DemandUpdate():
+                self._on_demand(message)
+            case ComputersSeen():
+                self._on_computers(message)
+            case DriverSeen():
+                self._on_driver(message)
+            case Launched():
+                self._on_launched(message)
+            case Retired():
+                self._on_retired(message)
+            case OfflineTaken():
+                self._on_offline_taken(message)
+            case NodeDeleted():
+                self._on_node_deleted(message)
+            case Tick():
+                self._on_tick(message)
+            case Reconcile():
+                self._on_reconcile(message)
+            case Reload():
+                self._on_reload(message)
+            case Command():
+                self._on_command(message)
+            case Stop():
+                self._on_stop(message)
+            case _:
+                log.warning("engine: ignoring unknown message %r", type(message).__name__)
 
     def idle(self) -> bool:
         """No I/O under way and nothing queued (for ``--once`` and tests)."""
@@ -371,27 +389,5 @@ class Engine:
             return
         self.io.launch(agent, lab, controller, self.credentials.get(controller.name))
 
-
-_HANDLERS: dict[type, Callable[[Engine, Any], None]] = {
-    BuildStarted: Engine._on_build_started,
-    BuildFinished: Engine._on_build_finished,
-    NodeOffline: Engine._on_node_event,
-    NodeOnline: Engine._on_node_event,
-    AgentChanged: Engine._on_agent_changed,
-    LifecycleHint: Engine._on_hint,
-    DemandRefresh: Engine._on_demand_refresh,
-    DemandUpdate: Engine._on_demand,
-    ComputersSeen: Engine._on_computers,
-    DriverSeen: Engine._on_driver,
-    Launched: Engine._on_launched,
-    Retired: Engine._on_retired,
-    OfflineTaken: Engine._on_offline_taken,
-    NodeDeleted: Engine._on_node_deleted,
-    Tick: Engine._on_tick,
-    Reconcile: Engine._on_reconcile,
-    Reload: Engine._on_reload,
-    Command: Engine._on_command,
-    Stop: Engine._on_stop,
-}
 
 __all__ = ["ControllerAPI", "Engine"]

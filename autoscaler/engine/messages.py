@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from autoscaler.config.models import Config
+from autoscaler.engine.ports import ControllerAPI
 from autoscaler.events import DemandReport, Event
 from autoscaler.jenkins.computers import NodeView
 from autoscaler.plugin import AgentHandle
@@ -89,9 +92,9 @@ class Command:
 
 @dataclass(frozen=True)
 class Reload:
-    config: Any
-    """The new validated :class:`~autoscaler.config.Config`."""
-    controllers: dict[str, Any] = field(default_factory=dict)
+    config: Config
+    """The new validated configuration."""
+    controllers: Mapping[str, ControllerAPI] = field(default_factory=dict)
     """Clients of controllers the new config adds (existing ones are kept)."""
     credentials: dict[str, str | None] = field(default_factory=dict)
     """Agent credentials per controller, re-read."""

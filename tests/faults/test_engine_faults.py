@@ -68,7 +68,7 @@ def test_boot_timeout_waits_for_a_reading_of_jenkins() -> None:
     w.clock.advance(600)
     w.send(Tick())
     assert w.states() == {name: AgentState.BOOTING}
-    assert w.driver.deleted == [] and w.engine.backoff == {}
+    assert w.driver.deleted == [] and w.engine.state.backoff == {}
     w.jenkins.down = False
     w.jenkins.set(name, online=True, builds=("http://j/job/x/1/",))  # it was busy all along
     w.send(Tick())
@@ -82,7 +82,7 @@ def test_an_unexpected_exception_in_a_worker_still_reports_back() -> None:
     (name,) = w.states()
     w.jenkins.fail_next["computers"] = [requests.exceptions.ChunkedEncodingError("connection reset mid-chunk")]
     w.send(LifecycleHint("main"))
-    assert w.engine.stats.errors["jenkins"] == 1
+    assert w.engine.state.stats.errors["jenkins"] == 1
     w.jenkins.set(name, online=True)
     w.send(LifecycleHint("main"))  # /computer is read again: no in-flight marker left behind
     assert w.states() == {name: AgentState.READY}
@@ -97,7 +97,7 @@ def test_an_unexpected_exception_while_retiring_is_retried() -> None:
     w.jenkins.fail_next["node"] = [ValueError("Expecting value: line 1 column 1 (char 0)")]
     w.send(BuildFinished(name, "main", "x", 1, None, "SUCCESS", "zmq"))
     assert w.states() == {name: AgentState.RETIRING}
-    assert "ValueError" in w.engine.agents[name].comment
+    assert "ValueError" in w.engine.state.agents[name].comment
     w.clock.advance(60)
     w.send(Tick())
     assert w.states() == {} and w.driver.deleted == [name]
@@ -181,7 +181,7 @@ def test_adoption_converts_wall_times_to_the_engine_clock() -> None:
         "ci-python-aaaaaa", "python", "main", DriverStatus.RUNNING, 1_800_000_000.0 - 60
     )
     w.send(Reconcile())
-    agent = w.engine.agents["ci-python-aaaaaa"]
+    agent = w.engine.state.agents["ci-python-aaaaaa"]
     assert agent.created == w.clock() - 60  # a minute old on the engine's clock
     (row,) = w.ask("agents")
     assert row["created"] == "2027-01-15T07:59:00Z" and row["age_seconds"] == 60

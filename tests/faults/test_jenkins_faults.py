@@ -71,7 +71,7 @@ def test_refused_connections_then_back(sim: SimJenkins, fleet: Fleet) -> None:
     fleet.trigger("long")
     fleet.wait(lambda: online_agents(fleet) == 1, 20, "an agent building")
     sim.refuse()
-    fleet.wait(lambda: fleet.daemon.engine.stats.errors["jenkins"] >= 3, 15, "the daemon to meet refusals")
+    fleet.wait(lambda: fleet.daemon.engine.state.stats.errors["jenkins"] >= 3, 15, "the daemon to meet refusals")
     sim.accept()
     fleet.trigger("unit")
     fleet.assert_kept()

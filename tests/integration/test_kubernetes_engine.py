@@ -45,7 +45,7 @@ class Run:
             if predicate():
                 return
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}: {self.engine.agents}")
+                raise AssertionError(f"timed out waiting for {what}: {self.engine.state.agents}")
             time.sleep(0.02)
 
 
@@ -60,16 +60,16 @@ def test_a_bad_image_backs_off_instead_of_storming(world: K8sWorld) -> None:
     run = Run(world)
     run.demand("broken", 3)
     assert world.api.store.calls["POST pods"] == 3
-    run.settle(lambda: run.engine.backoff.get("broken") is not None, what="the failures")
-    run.settle(lambda: not run.engine.agents, what="the failed pods retired")
+    run.settle(lambda: run.engine.state.backoff.get("broken") is not None, what="the failures")
+    run.settle(lambda: not run.engine.state.agents, what="the failed pods retired")
     for _ in range(50):  # five more seconds of demand and ticks inside the backoff
         run.clock.advance(0.1)
         run.engine.submit(Tick())
         run.demand("broken", 3)
     assert world.api.store.calls["POST pods"] == 3
     assert world.api.store.calls["DELETE pods"] == 3
-    assert run.engine.backoff["broken"].failures == 3
-    assert run.engine.stats.failures["broken"] == 3
+    assert run.engine.state.backoff["broken"].failures == 3
+    assert run.engine.state.stats.failures["broken"] == 3
 
 
 def test_quota_refusal_is_retried_later_without_backoff_growth() -> None:
@@ -78,14 +78,14 @@ def test_quota_refusal_is_retried_later_without_backoff_growth() -> None:
         run = Run(world)
         run.demand("python", 2)
         assert world.api.store.calls["POST pods"] == 2  # one created, one refused by the quota
-        assert len(run.engine.agents) == 1
-        assert run.engine.backoff["python"].failures == 0
+        assert len(run.engine.state.agents) == 1
+        assert run.engine.state.backoff["python"].failures == 0
         world.api.store.pod_quota = 2  # the quota is raised
         run.clock.advance(11)
         run.engine.submit(Tick())
         run.engine.drain()
         assert world.api.store.calls["POST pods"] == 3
-        assert len(run.engine.agents) == 2 and run.engine.stats.launch_failures["python"] == 1
+        assert len(run.engine.state.agents) == 2 and run.engine.state.stats.launch_failures["python"] == 1
     finally:
         world.close()
 
@@ -102,8 +102,8 @@ def test_a_restarted_engine_adopts_running_pods(world: K8sWorld) -> None:
     restarted_driver = KubernetesDriver(world.settings, world.context)  # a new process: no memory at all
     second = Run(world, restarted_driver)
     try:
-        assert sorted(second.engine.agents) == sorted(first.engine.agents)
-        assert second.engine.stats.adopted == 2
+        assert sorted(second.engine.state.agents) == sorted(first.engine.state.agents)
+        assert second.engine.state.stats.adopted == 2
         second.demand("python", 2)
         assert world.api.store.calls["POST pods"] == creates  # nothing launched twice
     finally:
@@ -124,13 +124,13 @@ def test_an_unknown_pod_of_ours_is_adopted_after_two_passes_and_retired_safely(w
     run.settle(lambda: "ci-python-leaked" in {h.name for h in run.driver.list()}, what="the watch to see it")
     run.engine.submit(Reconcile())
     run.engine.drain()
-    assert "ci-python-leaked" not in run.engine.agents and run.engine.stats.leaks == 0  # once may be a race
+    assert "ci-python-leaked" not in run.engine.state.agents and run.engine.state.stats.leaks == 0  # once may be a race
     run.engine.submit(Reconcile())
-    run.settle(lambda: "ci-python-leaked" in run.engine.agents, what="the second pass to adopt it")
-    assert run.engine.stats.leaks == 1
+    run.settle(lambda: "ci-python-leaked" in run.engine.state.agents, what="the second pass to adopt it")
+    assert run.engine.state.stats.leaks == 1
     assert "ci-python-leaked" in world.api.pods(NS)  # adopted, not deleted
     run.clock.advance(world.config.limits.boot_timeout + 1)
     run.engine.submit(Tick())
-    run.settle(lambda: "ci-python-leaked" not in run.engine.agents, what="the boot timeout to retire it")
+    run.settle(lambda: "ci-python-leaked" not in run.engine.state.agents, what="the boot timeout to retire it")
     world.api.wait_for(lambda: "ci-python-leaked" not in world.api.pods(NS), 20, "the pod deleted")
     assert "ci-python-theirs" in world.api.pods(NS)  # another instance's pod is left alone

@@ -25,7 +25,7 @@ def test_each_catch_all_agent_carries_the_labels_its_build_asked_for() -> None:
         ("kubestack", ("gpu", "kubestack")),
         ("python", ("python",)),
     ]
-    assert w.engine.agents[w.driver.launched[1].name].atoms  # remembered for matching
+    assert w.engine.state.agents[w.driver.launched[1].name].atoms  # remembered for matching
 
 
 def test_an_idle_catch_all_agent_with_other_labels_does_not_strand_a_build() -> None:

@@ -50,7 +50,7 @@ class World:
         self.send(LifecycleHint("main"))
 
     def states(self) -> dict[str, AgentState]:
-        return {a.name: a.state for a in self.engine.agents.values()}
+        return {a.name: a.state for a in self.engine.state.agents.values()}
 
     def ask(self, op: str, **args: Any) -> Any:
         command = Command(op, args)
@@ -137,7 +137,7 @@ def test_restart_adopts_running_agents_without_launching_again() -> None:
     assert w.states() == {"ci-python-aaaaaa": AgentState.BUSY}
     w.demand("python")
     assert w.driver.launched == []  # the busy one took the item; a fresh poll is needed to count it
-    assert w.engine.stats.adopted == 1
+    assert w.engine.state.stats.adopted == 1
 
 
 def test_agents_that_die_before_coming_online_fail_and_back_off() -> None:
@@ -148,7 +148,7 @@ def test_agents_that_die_before_coming_online_fail_and_back_off() -> None:
     w.send(Reconcile())
     assert w.states() == {}
     assert w.driver.deleted == [name]
-    assert w.engine.backoff["python"].failures == 1
+    assert w.engine.state.backoff["python"].failures == 1
     w.demand("python", "python")
     assert len(w.driver.launched) == 1  # backing off: no launch storm
     w.clock.advance(11)
@@ -161,12 +161,12 @@ def test_permanent_launch_errors_back_off_transient_ones_do_not() -> None:
     w.driver.fail_next = [DriverError("quota exceeded", transient=True)]
     w.demand("python")
     assert w.states() == {}
-    assert w.engine.backoff["python"].failures == 0  # a pause, not a growing backoff
+    assert w.engine.state.backoff["python"].failures == 0  # a pause, not a growing backoff
     w.driver.fail_next = [DriverError("no such image", transient=False)]
     w.clock.advance(11)
     w.send(Tick())
     assert w.states() == {}
-    assert w.engine.backoff["python"].failures == 1
+    assert w.engine.state.backoff["python"].failures == 1
     w.clock.advance(11)
     w.send(Tick())
     assert len(w.states()) == 1
@@ -235,23 +235,23 @@ def test_jenkins_down_is_survived_and_demand_kept() -> None:
     w.jenkins.down = True
     w.send(LifecycleHint("main"))
     w.send(DemandUpdate("queue", "main", None, "connection refused"))
-    assert w.engine.demand.per_label() == {"python": 1}
-    assert w.engine.stats.errors["jenkins"] == 1
-    assert len(w.engine.agents) == 1
+    assert w.engine.state.demand.per_label() == {"python": 1}
+    assert w.engine.state.stats.errors["jenkins"] == 1
+    assert len(w.engine.state.agents) == 1
 
 
 def test_demand_from_two_listeners_on_one_controller_merges_by_max() -> None:
     w = World(labels=[{"name": "python", "max": 10}])
     w.demand("python", "python", listener="queue")
     w.demand("python", "python", "python", listener="cloudevents")
-    assert w.engine.demand.per_label() == {"python": 3}
+    assert w.engine.state.demand.per_label() == {"python": 3}
     assert len(w.driver.launched) == 3
 
 
 def test_expressions_are_served_by_the_label_whose_atoms_satisfy_them() -> None:
     w = World(labels=[{"name": "python"}, {"name": "docker", "atoms": ["linux"]}])
     w.demand("linux&&docker", "docker||windows", "python&&linux", "!!python")
-    assert w.engine.demand.per_label() == {"docker": 2, "python": 1}
+    assert w.engine.state.demand.per_label() == {"docker": 2, "python": 1}
     served = w.ask("demand")
     assert [i["wants"] for i in served["items"] if i["label"] is None] == ["python&&linux"]
 
@@ -271,7 +271,7 @@ def test_demand_from_several_controllers_adds_up() -> None:
     for controller in ("main", "second"):
         items = tuple(DemandItem(f"{controller}:{i}", expression="python") for i in range(2))
         w.send(DemandUpdate(f"queue-{controller}", controller, DemandReport(items, controller)))
-    assert w.engine.demand.per_label() == {"python": 4}
+    assert w.engine.state.demand.per_label() == {"python": 4}
 
 
 def test_a_hold_outlives_a_restart() -> None:
@@ -284,7 +284,7 @@ def test_a_hold_outlives_a_restart() -> None:
     restarted = Engine(w.config, w.driver, {"main": w.jenkins}, InlineExecutor(), clock=w.clock)
     restarted.submit(DriverSeen(w.driver.list()))
     restarted.drain()
-    agent = restarted.agents[name]
+    agent = restarted.state.agents[name]
     assert (agent.state, agent.hold_reason, agent.hold_until) == (AgentState.HELD, "core dump", w.clock() + 600)
     restarted.submit(Command("release", {"name": name}))
     restarted.drain()
@@ -296,9 +296,9 @@ def test_queue_to_launch_latency_is_taken_from_the_oldest_waiting_item() -> None
     now = w.clock()
     items = tuple(DemandItem(f"main:{i}", expression="python", since=now - age) for i, age in enumerate((5, 30, 10)))
     w.send(DemandUpdate("queue", "main", DemandReport(items, "main")))
-    assert list(w.engine.stats.queue_to_launch) == [30, 10]  # two launches (max 2): the two oldest items
+    assert list(w.engine.state.stats.queue_to_launch) == [30, 10]  # two launches (max 2): the two oldest items
     w.send(DemandUpdate("queue", "main", DemandReport(items, "main")))
-    assert list(w.engine.stats.queue_to_launch) == [30, 10]  # the same items are not served twice
+    assert list(w.engine.state.stats.queue_to_launch) == [30, 10]  # the same items are not served twice
 
 
 def test_a_booting_one_shot_agent_is_watched_so_its_first_pipeline_build_is_caught() -> None:
