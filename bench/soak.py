@@ -181,8 +181,7 @@ class Soak:
         return " + ".join(names) or None
 
     def check_up(self) -> None:
-        thread = self.fleet.daemon._engine_thread
-        if thread is None or not thread.is_alive():
+        if not self.fleet.daemon.engine_running:
             self.violate("daemon_down", "engine thread not alive")
             return
         try:
