@@ -50,13 +50,8 @@ def load_with_lines(text: str) -> tuple[Any, dict[Path, int]]:
         lines: dict[Path, int] = {}
         _walk(node, (), lines, [0])
         data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        raise _marked(exc) from None
-    except yaml.reader.ReaderError as exc:
-        line, column = position_of(text, exc.position)
-        raise YamlProblem(line, f"not valid YAML: {exc.reason} ({_char(exc.character)})", column) from None
     except yaml.YAMLError as exc:
-        raise YamlProblem(None, f"not valid YAML: {exc}") from None
+        raise _problem(text, exc) from None
     except (ValueError, TypeError, OverflowError) as exc:  # raised outside construct_object
         raise YamlProblem(None, f"not a valid YAML value: {exc}") from None
     finally:
@@ -80,13 +75,18 @@ def _check_depth(text: str) -> None:
                     raise YamlProblem(mark.line + 1, message, mark.column + 1)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
-    except yaml.MarkedYAMLError as exc:
-        raise _marked(exc) from None
-    except yaml.reader.ReaderError as exc:
-        line, column = position_of(text, exc.position)
-        raise YamlProblem(line, f"not valid YAML: {exc.reason} ({_char(exc.character)})", column) from None
     except yaml.YAMLError as exc:
-        raise YamlProblem(None, f"not valid YAML: {exc}") from None
+        raise _problem(text, exc) from None
+
+
+def _problem(text: str, exc: yaml.YAMLError) -> YamlProblem:
+    """A parser's or reader's error as a problem with its line (and column)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return _marked(exc)
+    if isinstance(exc, yaml.reader.ReaderError):
+        line, column = position_of(text, exc.position)
+        return YamlProblem(line, f"not valid YAML: {exc.reason} ({_char(exc.character)})", column)
+    return YamlProblem(None, f"not valid YAML: {exc}")
 
 
 def _marked(exc: yaml.MarkedYAMLError) -> YamlProblem:
