@@ -25,14 +25,6 @@ def sim() -> Iterator[SimJenkins]:
         yield jenkins
 
 
-@pytest.fixture
-def daemon(sim: SimJenkins, tmp_path: Path) -> Iterator[Daemon]:
-    d = Daemon(write(tmp_path / "config.yaml", sim_config(sim, tmp_path)), tmp_path / "daemon.log")
-    yield d
-    if d.proc is not None and d.proc.poll() is None:
-        d.stop()
-
-
 def test_agents_appear_go_busy_and_are_retired(sim: SimJenkins, daemon: Daemon) -> None:
     daemon.start()
     for job in ("unit", "pipe", "image", "slow"):

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from autoscaler.testing.jenkins import SimJenkins
-from tests.e2e.harness import Daemon, agent_processes, sim_config, write
+from tests.e2e.harness import Daemon, agent_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -22,14 +21,6 @@ def sim() -> Iterator[SimJenkins]:
     with SimJenkins() as jenkins:
         jenkins.add_job("unit", label="python", duration=1.0)
         yield jenkins
-
-
-@pytest.fixture
-def daemon(sim: SimJenkins, tmp_path: Path) -> Iterator[Daemon]:
-    d = Daemon(write(tmp_path / "config.yaml", sim_config(sim, tmp_path)), tmp_path / "daemon.log")
-    yield d
-    if d.proc is not None and d.proc.poll() is None:
-        d.stop()
 
 
 def agent_nodes(sim: SimJenkins) -> set[str]:
