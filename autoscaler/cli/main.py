@@ -29,7 +29,7 @@ def _setup_logging(level: str) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="autoscaler")
+@click.version_option(package_name="jenkins-autoscaler")
 def cli() -> None:
     """Give Jenkins exactly the agents its queue asks for, and remove them when their work is done.
 
@@ -125,7 +125,7 @@ def config_reference() -> None:
         (_KIND_TITLE[p.kind], p.name, p.cls.settings_model)  # type: ignore[attr-defined]
         for p in Registry.discover().plugins
         # the KubeStack alias and the plugin guide's example are not part of the reference
-        if p.cls is not None and p.name != "jenkins_queue" and p.distribution != "autoscaler-example"
+        if p.cls is not None and p.name != "jenkins_queue" and p.distribution != "jenkins-autoscaler-example"
     ]
     click.echo(reference(plugins), nl=False)
 

@@ -26,9 +26,9 @@ def broken_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_built_in_plugins_are_found_like_third_party_ones() -> None:
     found = {(p.kind, p.name): p for p in Registry.discover().plugins}
-    assert found[("demand", "jenkins-queue")].distribution == "autoscaler-jenkins-queue"
-    assert found[("destroy", "zmq")].distribution == "autoscaler-zmq"
-    assert found[("driver", "local")].distribution == "autoscaler"
+    assert found[("demand", "jenkins-queue")].distribution == "jenkins-autoscaler-jenkins-queue"
+    assert found[("destroy", "zmq")].distribution == "jenkins-autoscaler-zmq"
+    assert found[("driver", "local")].distribution == "jenkins-autoscaler"
     assert all(p.error is None for p in found.values())
 
 
@@ -45,6 +45,6 @@ def test_a_broken_plugin_is_reported_and_the_rest_still_load(broken_plugin: None
 def test_plugins_command_lists_versions_and_broken_ones(broken_plugin: None) -> None:
     out = CliRunner().invoke(cli, ["plugins"]).output
     lines = {line.split()[1]: line for line in out.splitlines()[1:] if line.strip() and "cannot" not in line}
-    assert "autoscaler-jenkins-queue" in lines["jenkins-queue"] and lines["jenkins-queue"].endswith("ok")
+    assert "jenkins-autoscaler-jenkins-queue" in lines["jenkins-queue"] and lines["jenkins-queue"].endswith("ok")
     assert lines["broken"].endswith("BROKEN")
     assert "destroy 'broken' (no_such_module.listener:Broken) cannot be used: ModuleNotFoundError" in out

@@ -151,7 +151,7 @@ class _FileDemand(DemandListenerContract):
 
 
 def test_the_contract_kit_fails_on_an_entry_point_two_distributions_claim(impostor: None) -> None:
-    with pytest.raises(AssertionError, match=r"registered more than once .*autoscaler-example .*impostor"):
+    with pytest.raises(AssertionError, match=r"registered more than once .*impostor.*jenkins-autoscaler-example"):
         _FileDemand().test_entry_point_is_not_ambiguous()
 
 
