@@ -1,0 +1,52 @@
+"""Options and helpers shared by the CLI's commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from autoscaler.cli.client import ApiClient, ApiError
+
+CONFIG_HELP = "Config file (default: $AUTOSCALER_CONFIG, else /etc/autoscaler/config.yaml)."
+API_HELP = "API URL (default: $AUTOSCALER_API, else the config's api.listen)."
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def api_options(fn: Any) -> Any:
+    fn = click.option("--api", help=API_HELP)(fn)
+    return click.option("-c", "--config", "config_file", help=CONFIG_HELP)(fn)
+
+
+def client(api: str | None, config_file: str | None) -> ApiClient:
+    return ApiClient.from_options(api, config_file)
+
+
+def fetch(api: str | None, config_file: str | None, path: str, **params: Any) -> Any:
+    try:
+        return client(api, config_file).get(path, **params)
+    except ApiError as exc:
+        click.echo(f"autoscaler: {exc}", err=True)
+        sys.exit(1)
+
+
+OUTPUT = click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+
+
+def mutate(api: str | None, config_file: str | None, name: str, op: str, body: dict[str, Any]) -> None:
+    try:
+        row = client(api, config_file).post(f"v1/agents/{name}/{op}", body)
+    except ApiError as exc:
+        click.echo(f"autoscaler: {op} {name}: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{row['name']}: {row['state']}" + (f" ({row['comment']})" if row.get("comment") else ""))

@@ -1,0 +1,50 @@
+"""``autoscaler run`` (also installed as ``autoscalerd``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from autoscaler.cli.common import CONFIG_HELP, setup_logging
+from autoscaler.config.errors import ConfigError
+from autoscaler.config.loader import config_path, load_config
+
+
+@click.command()
+@click.option("-c", "--config", "config_file", help=CONFIG_HELP)
+@click.option("--once", is_flag=True, help="Adopt, poll demand, plan and act once, then exit.")
+@click.option(
+    "--dry-run", is_flag=True, help="Plan and log, but launch and retire nothing (placeholder nodes are still created)."
+)
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+def run(config_file: str | None, once: bool, dry_run: bool, log_level: str) -> None:
+    """Run the daemon (also installed as ``autoscalerd``)."""
+    setup_logging(log_level)
+    log = logging.getLogger("autoscaler")
+    path = config_path(config_file)
+    try:
+        loaded = load_config(path)
+        for warning in loaded.warnings:
+            log.warning("config: %s", warning)
+        from autoscaler.daemon import Daemon
+
+        daemon = Daemon(loaded, dry_run=dry_run, serve_api=not once)
+    except ConfigError as exc:
+        click.echo(f"autoscaler: invalid config:\n{exc}", err=True)
+        sys.exit(2)
+    except Exception as exc:  # credentials unreadable, port taken...
+        click.echo(f"autoscaler: cannot start: {exc}", err=True)
+        sys.exit(2)
+    if once:
+        daemon.run_once()
+        sys.exit(0)
+    sys.exit(daemon.run_forever())
+
+
+def daemon_main() -> None:
+    """Entry point of ``autoscalerd`` (= ``autoscaler run``)."""
+    run(prog_name="autoscalerd")
