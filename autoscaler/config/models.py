@@ -134,6 +134,10 @@ class LabelConfig(Model):
     """Kubernetes node selector for the pods."""
     tolerations: tuple[dict[str, Any], ...] = ()
     """Kubernetes tolerations for the pods."""
+    pod_template: dict[str, Any] | None = None
+    """This label's raw pod (``metadata``/``spec``), merged over the driver's ``pod-template`` and
+    the restrictive defaults (``securityContext``, ``automountServiceAccountToken``), under the
+    generated pod; e.g. ``{spec: {securityContext: {runAsUser: 1001}}}`` (kubernetes driver)."""
     env: dict[str, str] = Field(default_factory=dict)
     """Extra environment of the agent (never put secrets here)."""
 
