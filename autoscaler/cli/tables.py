@@ -104,3 +104,8 @@ def _build(url: str | None) -> str:
     if len(parts) >= 3 and parts[-3] == "job":
         return f"{parts[-2]}#{parts[-1]}"
     return url
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 controller``, ``2 controllers``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
