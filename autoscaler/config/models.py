@@ -46,6 +46,14 @@ class ControllerConfig(Model):
     """Timeout of one Jenkins API call."""
     verify_tls: bool = True
     """Verify the controller's TLS certificate."""
+    agent_user: str | None = None
+    """Jenkins user swarm agents connect as: one that may only connect agents (Agent/Connect and
+    Agent/Create), never the daemon's own ``user``. Swarm labels need it whenever the daemon has a token."""
+    agent_token_file: str | None = None
+    """File holding ``agent-user``'s API token, given to each local swarm agent in its environment
+    (read again at every launch: a rotated token is picked up). Kubernetes: ``credentials-secret``."""
+    agent_token_env: str | None = None
+    """Environment variable holding ``agent-user``'s token, when no file is used."""
 
     @field_validator("url", "agent_url")
     @classmethod
@@ -69,6 +77,19 @@ class ControllerConfig(Model):
         if len(given) > 1:
             keys = " and ".join(kebab(k) for k in given)
             raise ValueError(f"give only one of token-file, token-env and token (got {keys})")
+        return self
+
+    @model_validator(mode="after")
+    def _agent_credential(self) -> ControllerConfig:
+        if self.agent_token_file is not None and self.agent_token_env is not None:
+            raise ValueError("give only one of agent-token-file and agent-token-env")
+        if self.agent_user is None and (self.agent_token_file or self.agent_token_env):
+            raise ValueError("agent-token-file/agent-token-env need agent-user (the user the token belongs to)")
+        if self.agent_user is not None and self.agent_user == self.user:
+            raise ValueError(
+                f"agent-user is the daemon's own user {self.user!r}: agents run builds, give them a user "
+                "that may only connect agents (Agent/Connect, Agent/Create)"
+            )
         return self
 
     @property
