@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
 from autoscaler import labels as label_expr
 from autoscaler.config.base import Model, kebab
 from autoscaler.config.units import Duration, Quantity
+from autoscaler.schedule import check_cron, check_timezone
 
 __all__ = [
     "ApiConfig",
@@ -19,6 +20,7 @@ __all__ = [
     "LabelConfig",
     "LimitsConfig",
     "PluginEntry",
+    "ScheduleEntry",
 ]
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -115,6 +117,18 @@ class PluginEntry(Model):
         return data
 
 
+class ScheduleEntry(Model):
+    """One period of a label's warm pool: while one of its cron expressions matches the current
+    minute (and no earlier entry does), its ``min-ready`` replaces the label's."""
+
+    periods: tuple[Annotated[str, AfterValidator(check_cron)], ...] = Field(min_length=1)
+    """Five-field cron expressions (``"* 8-18 * * mon-fri"``: every minute from 08:00 to 18:59 on weekdays)."""
+    timezone: Annotated[str, AfterValidator(check_timezone)] | None = None
+    """IANA time zone the expressions are read in (``Europe/Berlin``); UTC when not given."""
+    min_ready: int = Field(ge=0)
+    """Idle agents kept ready while this entry is in force."""
+
+
 class LabelConfig(Model):
     """One pool of agents serving a Jenkins label."""
 
@@ -145,6 +159,10 @@ class LabelConfig(Model):
     """Executors per agent."""
     min_ready: int = Field(default=0, ge=0)
     """Idle agents kept ready ahead of demand (while capacity remains)."""
+    schedule: tuple[ScheduleEntry, ...] = ()
+    """Periods with their own ``min-ready``, each ``{periods: [cron, ...], timezone: Europe/Berlin,
+    min-ready: 6}`` (``timezone`` defaults to UTC); the first entry whose cron expression matches the
+    current minute sets ``min-ready``, otherwise the label's own holds (README: "Warm pools on a schedule")."""
     max: int = Field(default=10, ge=0)
     """Most agents this label may have at once."""
     reuse: bool = False
