@@ -52,6 +52,7 @@ def pools(state: RuntimeState, config: Config, now: Now) -> list[dict[str, Any]]
     for lab in config.labels:
         backoff = state.backoff.get(lab.name)
         row: dict[str, Any] = {"label": lab.name, "demand": demand.get(lab.name, 0)}
+        row["controller"] = config.controller_of(lab).name
         for kind in AgentState:
             if kind != AgentState.FAILED:
                 row[str(kind)] = counts[(lab.name, kind)]
@@ -87,6 +88,7 @@ def demand(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
             items.append(
                 {
                     "listener": name,
+                    "controller": listener.controller,
                     "key": wanted.key,
                     "wants": wanted.wants,
                     "label": wanted.label,
