@@ -56,6 +56,10 @@ def pools_table(pools: list[dict[str, Any]]) -> str:
                 note,
             )
         )
+    if len({p.get("controller") for p in pools}) > 1:  # pools of several controllers: say whose
+        headers = (POOL_HEADERS[0], "CONTROLLER", *POOL_HEADERS[1:])
+        with_controller = [(r[0], p.get("controller"), *r[1:]) for r, p in zip(rows, pools, strict=True)]
+        return table(headers, with_controller, shrink=12)
     return table(POOL_HEADERS, rows, shrink=11)
 
 
