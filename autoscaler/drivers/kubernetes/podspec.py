@@ -53,7 +53,8 @@ def build_pod(
     settings: KubernetesSettings,
     created: float,
 ) -> dict[str, Any]:
-    """The pod of agent ``name``, merged under ``pod-template`` when one is configured."""
+    """The pod of agent ``name``, merged over :func:`security_defaults`, the driver's
+    ``pod-template`` and the label's ``pod-template`` (each over the one before)."""
     env = agent_env(
         name,
         label,
@@ -87,10 +88,43 @@ def build_pod(
         },
         "spec": _pod_spec(label, settings, container),
     }
-    if settings.pod_template:
-        merged: dict[str, Any] = merge(copy.deepcopy(settings.pod_template), pod)
-        return merged
-    return pod
+    base = security_defaults(settings)
+    for template in (settings.pod_template, label.pod_template):
+        if template:
+            base = merge(base, copy.deepcopy(template))
+    merged: dict[str, Any] = merge(base, pod)
+    return merged
+
+
+AGENT_UID = 1000
+"""The ``jenkins`` user of the agent images (``jenkins/inbound-agent`` and images/swarm-agent)."""
+
+
+def security_defaults(settings: KubernetesSettings) -> dict[str, Any]:
+    """What every agent pod runs with unless a ``pod-template`` (driver's, then label's) says
+    otherwise: not root, no privilege escalation, no capabilities, the runtime's seccomp profile,
+    and no service-account token unless a ``service-account`` is configured for the agents. The
+    root filesystem stays writable: the agent writes its workspace, caches and temp files."""
+    return {
+        "spec": {
+            "automountServiceAccountToken": settings.service_account is not None,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": AGENT_UID,
+                "runAsGroup": AGENT_UID,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": CONTAINER,
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        }
+    }
 
 
 def env_list(name: str, env: AgentEnv, settings: KubernetesSettings) -> list[dict[str, Any]]:
@@ -122,7 +156,6 @@ def _pod_spec(label: LabelConfig, settings: KubernetesSettings, container: dict[
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": int(settings.termination_grace),
         "containers": [container],
-        "automountServiceAccountToken": settings.service_account is not None,
     }
     if label.node_selector:
         spec["nodeSelector"] = dict(label.node_selector)
