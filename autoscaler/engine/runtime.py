@@ -43,6 +43,11 @@ class RuntimeState:
     """Per controller, when ``/computer`` was last read successfully (engine clock)."""
     in_flight: set[str] = field(default_factory=set)
     """I/O under way that must not run twice at once (``computers:C``, ``offline:NAME``, ``driver``)."""
+    last_failure: dict[str, str] = field(default_factory=dict)
+    """Per label, what its last agent failure was (the cause a backoff names)."""
+    failure_reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Agent failures per (label, reason), reason one of :data:`autoscaler.engine.failures.REASONS`:
+    the ``reason`` label of ``autoscaler_agent_failures_total``."""
 
     def record(self, kind: str, agent: Agent | None, message: str, wall: float) -> None:
         self.history.append(
