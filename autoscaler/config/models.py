@@ -224,17 +224,43 @@ class LimitsConfig(Model):
     """Longest pause of a failing label."""
 
 
+DEFAULT_API_SOCKET = "/run/autoscaler/api.sock"
+"""Where the API listens by default (systemd's ``RuntimeDirectory=autoscaler``)."""
+
+
 class ApiConfig(Model):
     """The HTTP API the CLI and Prometheus use."""
 
-    listen: str = "127.0.0.1:8780"
-    """``host:port``; mutations need the token when bound beyond loopback."""
+    socket: str | None = None
+    """Unix socket the API serves (mode 0600, owned by the daemon's user); the CLI's default.
+    Unset: ``/run/autoscaler/api.sock``, unless ``listen`` is set (then TCP only)."""
+    listen: str | None = None
+    """``host:port`` to serve the API over TCP too (none by default). Over TCP, mutations always
+    need the bearer token (refused without ``token-file``), and so do reads beyond loopback."""
     token_file: str | None = None
     """File holding the bearer token for mutations (and for reads when not on loopback)."""
+    metrics_require_token: bool = False
+    """Require the bearer token for ``/metrics`` over TCP (``/healthz`` and ``/readyz`` stay open)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names accepted in the ``Host`` header besides IP addresses, ``localhost`` and the
+    ``listen`` host (DNS-rebinding guard): e.g. the name Prometheus scrapes the daemon by."""
+    timeout: Duration = 10.0
+    """Socket timeout of one connection: a client silent this long is disconnected."""
+    threads: int = Field(default=8, ge=1, le=64)
+    """Worker threads serving requests (connections beyond wait in a bounded queue)."""
+
+    @property
+    def socket_path(self) -> str | None:
+        """The Unix socket served: ``socket``, else the default when no ``listen`` is set."""
+        if self.socket is not None:
+            return self.socket
+        return DEFAULT_API_SOCKET if self.listen is None else None
 
     @field_validator("listen")
     @classmethod
-    def _host_port(cls, value: str) -> str:
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"expected host:port like 127.0.0.1:8780, got {value!r}")
