@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from autoscaler.testing.kubernetes.faults import Fault, Faults
+from autoscaler.testing.kubernetes.recorder import Request, rbac_request
 from autoscaler.testing.kubernetes.selectors import parse_selector
 from autoscaler.testing.kubernetes.store import ApiError, Obj, Store
 
@@ -41,6 +42,14 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.api.connections.add(self.connection)
+
+    def parse_request(self) -> bool:
+        """Record every request read, in RBAC terms (any route, answered or faulted)."""
+        ok = super().parse_request()
+        request = rbac_request(self.command, self.path) if ok else None
+        if request is not None:
+            self.api.requests.append(request)
+        return ok
 
     def finish(self) -> None:
         self.api.connections.discard(self.connection)
@@ -278,6 +287,8 @@ class KubeApi:
     def __init__(self, *, token: str | None = None, pod_quota: int | None = None, history: int = 1000) -> None:
         self.store = Store(history=history, pod_quota=pod_quota)
         self.token = token
+        self.requests: list[Request] = []
+        """Every request read, as (API group, resource, verb, namespace, name): what RBAC must allow."""
         self.created: list[Obj] = []
         """Every object body as the client sent it (to check what a pod spec literally says)."""
         self.stopping = threading.Event()
