@@ -180,8 +180,10 @@ class Daemon:
             " (dry run)" if self.dry_run else "",
         )
 
-    def run_once(self, timeout: float = 30.0) -> None:
-        """One pass: boot, poll every demand listener, look at Jenkins, plan and act, then stop."""
+    def run_once(self, timeout: float = 30.0) -> list[str]:
+        """One pass: boot, poll every demand listener, look at Jenkins, plan and act, then stop.
+        Returns what could not be reached (empty when every controller, the driver and every
+        demand listener answered): ``run --once`` exits non-zero on it."""
         self._boot(self.demand_listeners, engine_thread=False)
         self.schedule.poll_all()
         deadline = time.monotonic() + timeout
@@ -191,6 +193,16 @@ class Daemon:
                 break
             time.sleep(0.02)
         self.stop()
+        return self.unreachable()
+
+    def unreachable(self) -> list[str]:
+        """Controllers never read, a driver that could not list its agents, demand listeners in error."""
+        state = self.engine.state
+        out = [f"controller {name!r}: its agents could not be read" for name in self.clients if name not in state.seen]
+        if state.stats.errors.get("driver"):
+            out.append(f"driver {self.config.driver.type!r}: could not list its agents")
+        out += [f"demand listener {name!r}: {ld.error}" for name, ld in state.demand.listeners.items() if ld.error]
+        return out
 
     def _adopt(self) -> None:
         """List what the driver runs and hand it to the engine before anything is planned
