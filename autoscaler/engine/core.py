@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from autoscaler.config.models import Config, LabelConfig
-from autoscaler.engine import launches, lifecycle, results, views
+from autoscaler.engine import failures, launches, lifecycle, results, views
 from autoscaler.engine.cleanup import Strays
 from autoscaler.engine.commands import run_command
 from autoscaler.engine.demand import DemandBook
@@ -38,7 +38,7 @@ from autoscaler.engine.messages import (
     Stop,
     Tick,
 )
-from autoscaler.engine.planner import burst_of, plan
+from autoscaler.engine.planner import burst_of, min_ready_changes, plan
 from autoscaler.engine.ports import ControllerAPI
 from autoscaler.engine.runtime import Now, RuntimeState
 from autoscaler.engine.state import Agent, AgentState, TokenBucket
@@ -369,12 +369,19 @@ class Engine:
             now=now.mono,
             seen=state.seen,
             catch_all=launches.catch_all_match(state, self.config),
+            wall=now.wall,
         )
         state.bucket = result.bucket
         state.blocked = result.blocked
+        for line in min_ready_changes(state.min_ready, result.min_ready):
+            state.record("schedule", None, line, now.wall)
+        state.min_ready = result.min_ready
         for retire in result.retires:
             if retire.failed:
-                results.fail_label(state, self.config, state.agents[retire.name].label, now.mono)
+                failed = state.agents[retire.name]
+                why = failures.explain(retire.reason, failed.comment, str(failed.state))
+                results.fail_label(state, self.config, failed.label, now.mono, why)
+                state.record("failure", failed, f"{failures.classify(why)}: {why}", now.wall)
             self.io.do([StartRetire(retire.name, retire.reason, retire.failed)])
         for label_name, count in result.launches.items():
             lab = self.config.label(label_name)

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Collection
 
 from autoscaler.config.models import Config
-from autoscaler.engine import lifecycle
+from autoscaler.engine import failures, lifecycle
 from autoscaler.engine.cleanup import Strays
 from autoscaler.engine.effects import Effect, Refresh
 from autoscaler.engine.messages import Launched, OfflineTaken, Retired
@@ -20,11 +20,15 @@ from autoscaler.plugin import AgentHandle
 log = logging.getLogger(__name__)
 
 
-def fail_label(rt: RuntimeState, config: Config, label: str, now: float) -> None:
-    """An agent of ``label`` failed: the label's backoff grows."""
+def fail_label(rt: RuntimeState, config: Config, label: str, now: float, why: str = "", reason: str = "") -> None:
+    """An agent of ``label`` failed: the label's backoff grows. ``why``: what failed, in words;
+    ``reason``: its class (:mod:`autoscaler.engine.failures`; classified from ``why`` if not given)."""
     limits = config.limits
     rt.backoff[label] = rt.backoff.get(label, Backoff()).failed(now, limits.backoff_initial, limits.backoff_max)
     rt.stats.failures[label] += 1
+    rt.failure_reasons[(label, reason or failures.classify(why))] += 1
+    if why:
+        rt.last_failure[label] = why
 
 
 def pause_label(rt: RuntimeState, config: Config, label: str, now: float) -> None:
@@ -48,7 +52,7 @@ def launched(rt: RuntimeState, config: Config, result: Launched, now: Now) -> bo
     if result.transient:
         pause_label(rt, config, agent.label, now.mono)
     else:
-        fail_label(rt, config, agent.label, now.mono)
+        fail_label(rt, config, agent.label, now.mono, f"launch failed: {result.error or '?'}", "launch-error")
     return True
 
 
