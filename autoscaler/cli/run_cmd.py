@@ -40,8 +40,10 @@ def run(config_file: str | None, once: bool, dry_run: bool, log_level: str) -> N
         click.echo(f"autoscaler: cannot start: {exc}", err=True)
         sys.exit(2)
     if once:
-        daemon.run_once()
-        sys.exit(0)
+        unreachable = daemon.run_once()
+        for what in unreachable:  # the exit code tells a script (or ExecStartPre) that the pass was blind
+            click.echo(f"autoscaler: cannot reach {what}", err=True)
+        sys.exit(1 if unreachable else 0)
     sys.exit(daemon.run_forever())
 
 
