@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped]  # APScheduler 3 ships no types
 
 __all__ = ["DEFAULT_TIMEZONE", "check_cron", "check_timezone", "in_force", "matches", "minute_of"]
 
@@ -98,7 +98,7 @@ def in_force(label: Scheduled, wall: float | datetime | None) -> tuple[int, str]
 @functools.lru_cache(maxsize=4096)
 def _matches(expr: str, zone: str, minute: datetime) -> bool:
     """Planning runs many times a minute; each (period, minute) is decided once."""
-    fire = _trigger(expr, zone).get_next_fire_time(None, minute - _TICK)
+    fire: datetime | None = _trigger(expr, zone).get_next_fire_time(None, minute - _TICK)
     return fire is not None and fire.astimezone(UTC) == minute
 
 

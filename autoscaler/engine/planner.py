@@ -12,10 +12,14 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from autoscaler import schedule
 from autoscaler.config.models import Config, LabelConfig
 from autoscaler.config.units import format_duration
 from autoscaler.engine.demand import Match
 from autoscaler.engine.state import NOT_YET_ONLINE, SUPPLY, Agent, AgentState, Backoff, TokenBucket
+
+MinReady = dict[str, tuple[int, str]]
+"""Per label, the ``min-ready`` in force and where it comes from (``label`` or a schedule entry)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class Plan:
     """The launch-rate bucket after the launches."""
     blocked: dict[str, str] = field(default_factory=dict)
     """Per label with unmet need, what holds it back (``max``, ``max-agents``, ``rate``, ``backoff``)."""
+    min_ready: MinReady = field(default_factory=dict)
+    """Per label, the ``min-ready`` this plan kept to, and where it came from."""
 
 
 def burst_of(config: Config) -> float:
@@ -51,13 +57,18 @@ def plan(
     now: float,
     seen: Mapping[str, float] | None = None,
     catch_all: Match | None = None,
+    wall: float | None = None,
 ) -> Plan:
     """``seen``: per controller, when ``/computer`` was last read successfully. A boot or
     reconnect timeout is only decided on a reading taken after it ran out (a Jenkins that cannot be
-    read is no evidence that an agent failed). ``None``: every controller is read just now."""
+    read is no evidence that an agent failed). ``None``: every controller is read just now.
+    ``wall``: the wall-clock time (epoch seconds) a label's ``schedule`` is read at; ``None``: every
+    label keeps its own ``min-ready``."""
     labels = {lab.name: lab for lab in config.labels}
+    in_force = {name: schedule.in_force(lab, wall) for name, lab in labels.items()}
+    min_ready = {name: value for name, (value, _) in in_force.items()}
     catch = config.catch_all.name if config.catch_all is not None and catch_all is not None else None
-    retires = _retirements(agents, demand, labels, config, now, seen, catch_all if catch else None)
+    retires = _retirements(agents, demand, labels, min_ready, config, now, seen, catch_all if catch else None)
     retiring = {r.name for r in retires}
     label_of = {a.name: a.label for a in agents}
     failing = {label_of[r.name] for r in retires if r.failed}
@@ -74,7 +85,7 @@ def plan(
     room = max(0, config.limits.max_agents - len(agents))
     budget = min(room, tokens)
     blocked: dict[str, str] = {}
-    for_demand, for_min_ready = _needs(labels, demand, supply, total, blocked, catch_all if catch else None)
+    for_demand, for_min_ready = _needs(labels, min_ready, demand, supply, total, blocked, catch_all if catch else None)
     for name in [n for n in for_demand if n in failing or backoff.get(n, Backoff()).active(now)]:
         blocked[name] = "backoff"
         del for_demand[name], for_min_ready[name]
@@ -89,11 +100,12 @@ def plan(
             blocked[name] = "max-agents" if room <= tokens else "rate"
     launched = sum(launches.values())
     new_bucket = bucket.take(launched, now, rate, burst_of(config))
-    return Plan({k: v for k, v in launches.items() if v}, tuple(retires), new_bucket, blocked)
+    return Plan({k: v for k, v in launches.items() if v}, tuple(retires), new_bucket, blocked, in_force)
 
 
 def _needs(
     labels: Mapping[str, LabelConfig],
+    min_ready: Mapping[str, int],
     demand: Mapping[str, int],
     supply: Mapping[str, int],
     total: Mapping[str, int],
@@ -106,10 +118,10 @@ def _needs(
     for name, lab in labels.items():
         wanted = demand.get(name, 0)
         need = max(0, wanted - supply.get(name, 0))
-        need_min = max(0, wanted + lab.min_ready - supply.get(name, 0)) - need
+        need_min = max(0, wanted + min_ready[name] - supply.get(name, 0)) - need
         if lab.catch_all and catch_all is not None:  # free agents serve only builds they carry labels for
             need = sum(catch_all.unmet.values())
-            need_min = max(0, lab.min_ready - len(catch_all.spare))
+            need_min = max(0, min_ready[name] - len(catch_all.spare))
         if need + need_min == 0:
             continue
         label_room = max(0, lab.max - total.get(name, 0))
@@ -139,6 +151,7 @@ def _retirements(
     agents: Iterable[Agent],
     demand: Mapping[str, int],
     labels: Mapping[str, LabelConfig],
+    min_ready: Mapping[str, int],
     config: Config,
     now: float,
     seen: Mapping[str, float] | None,
@@ -180,11 +193,11 @@ def _retirements(
             idle[agent.label].append(agent)
     for name, idle_agents in idle.items():
         lab = labels[name]
-        surplus = supply[name] - demand.get(name, 0) - lab.min_ready
+        surplus = supply[name] - demand.get(name, 0) - min_ready[name]
         ready = idle_agents
         if lab.catch_all and catch_all is not None:  # only agents no waiting build can use are spare
             ready = [a for a in idle_agents if a.name in catch_all.spare]
-            surplus = len(ready) - lab.min_ready
+            surplus = len(ready) - min_ready[name]
         for agent in sorted(ready, key=lambda a: (a.state_since, a.name)):
             if surplus <= 0:
                 break
@@ -193,3 +206,48 @@ def _retirements(
                 retires.append(Retire(agent.name, f"idle for {format_duration(idle_for)}"))
                 surplus -= 1
     return retires
+
+
+def label_bound(
+    kind: str | None,
+    lab: LabelConfig,
+    config: Config,
+    *,
+    agents: int,
+    label_agents: int,
+    backoff: Backoff | None,
+    now: float,
+) -> str | None:
+    """What holds ``lab``'s launches back, in plain words, for the ``kind`` a :class:`Plan` gives
+    in ``blocked`` (``max``, ``max-agents``, ``rate``, ``backoff``); ``None`` when nothing does.
+    ``agents``: agents in all; ``label_agents``: the label's; ``now``: the engine's clock.
+    Used by ``run --dry-run``'s plan, and meant for every answer to "why is this build waiting"."""
+    limits = config.limits
+    match kind:
+        case None:
+            return None
+        case "max":
+            return f"label max: {label_agents} of {lab.max} agents"
+        case "max-agents":
+            return f"max-agents: {agents} of {limits.max_agents} agents in all labels"
+        case "rate":
+            return f"launch rate: {limits.launches_per_second:g}/s (burst {burst_of(config):g})"
+        case "backoff":
+            if backoff is None or not backoff.active(now):
+                return "backoff: an agent of this label just failed"
+            failures = f"{backoff.failures} failure{'s' if backoff.failures != 1 else ''}"
+            return f"backoff: {format_duration(backoff.until - now)} left after {failures}"
+    return kind
+
+
+def min_ready_changes(before: MinReady, after: MinReady) -> list[str]:
+    """One line per label whose ``min-ready`` in force changed (a schedule period began or ended),
+    for the engine's event history; a label seen for the first time is named if a schedule sets it."""
+    lines = []
+    for name, (value, source) in sorted(after.items()):
+        old = before.get(name)
+        if old is None and source != "label":
+            lines.append(f"{name}: min-ready {value} from {source}")
+        elif old is not None and old != (value, source):
+            lines.append(f"{name}: min-ready {value} from {source} (was {old[0]} from {old[1]})")
+    return lines

@@ -37,6 +37,9 @@ class RuntimeState:
     history: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=500))
     blocked: dict[str, str] = field(default_factory=dict)
     """Per label, what holds back launches it needs (for ``autoscaler pools``)."""
+    min_ready: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Per label, the ``min-ready`` in force at the last plan and where it came from (``label`` or
+    a schedule entry; for ``autoscaler pools``)."""
     ready: bool = False
     """True once the first adoption pass and the first look at Jenkins are done."""
     seen: dict[str, float] = field(default_factory=dict)
