@@ -27,6 +27,8 @@ from autoscaler.testing.tree import TreeError, apply_tree, parse_tree
 
 log = logging.getLogger(__name__)
 CRUMB_FIELD = "Jenkins-Crumb"
+_AGENT_READS = ("/crumbIssuer/api/json", "/api/json", "/")
+"""What a user with Overall/Read but no other permission than Agent/Create and Agent/Connect may GET."""
 
 
 class Sessions:
@@ -58,6 +60,7 @@ class Site(Protocol):
 
     user: str
     token: str
+    agent_users: dict[str, str]
     url: str
     remoting_port: int
     sessions: Sessions
@@ -127,7 +130,9 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _authenticated(self) -> bool:
+    def _authenticated(self, *, agent_may: bool = False) -> bool:
+        """The request is the daemon's user's, or (where ``agent_may``) an agent user's; an
+        agent user anywhere else is refused (403), as Jenkins refuses a missing permission."""
         header = self.headers.get("Authorization", "")
         if header.startswith("Basic "):
             try:
@@ -136,6 +141,13 @@ class JenkinsHandler(BaseHTTPRequestHandler):
                 user, password = "", ""
             if user == self.sim.user and secrets.compare_digest(password, self.sim.token):
                 return True
+            agent_token = self.sim.agent_users.get(user)
+            if agent_token is not None and secrets.compare_digest(password, agent_token):
+                if agent_may:
+                    return True
+                self.sim.stats["forbidden"] += 1
+                self._send(403, f"Access Denied: {user} may only connect agents", content_type="text/plain")
+                return False
         self.sim.stats["unauthorized"] += 1
         self._send(
             401,
@@ -176,7 +188,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
                 headers={"X-Jenkins-JNLP-Port": str(self.sim.remoting_port), "X-Instance-Identity": "sim"},
             )
             return
-        if not self._authenticated():
+        if not self._authenticated(agent_may=path in _AGENT_READS):
             return
         model = self.sim.model
         if path == "/crumbIssuer/api/json":
@@ -248,7 +260,7 @@ class JenkinsHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
-        if not self._authenticated():
+        if not self._authenticated(agent_may=path == "/plugin/swarm/createSlave"):
             return
         if not self.sim.sessions.check(self._session(), self.headers.get(CRUMB_FIELD)):
             self._form()

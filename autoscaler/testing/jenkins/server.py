@@ -105,9 +105,13 @@ class SimJenkins:
         quiet_period: float = 0.0,
         quoted: bool = True,
         zmq_port: int | None = 0,
+        agent_users: dict[str, str] | None = None,
     ) -> None:
         self.user = user
         self.token = token
+        self.agent_users: dict[str, str] = dict(agent_users or {})
+        """Users (name -> API token) that may only connect agents (Overall/Read, Agent/Create,
+        Agent/Connect): a crumb and swarm's ``createSlave``; anything else is 403, as Jenkins answers."""
         self.sessions = Sessions()
         self.stats: Counter[str] = Counter()
         self.requests: Counter[tuple[str, str]] = Counter()
