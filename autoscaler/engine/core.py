@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from autoscaler.config.models import Config, LabelConfig
-from autoscaler.engine import failures, launches, lifecycle, results, views
+from autoscaler.engine import failures, launches, lifecycle, results, views, why
 from autoscaler.engine.cleanup import Strays
 from autoscaler.engine.commands import run_command
 from autoscaler.engine.demand import DemandBook
@@ -345,6 +345,9 @@ class Engine:
     def _on_command(self, cmd: Command) -> None:
         now = self.now()
         try:
+            if cmd.op == "why":  # may read Jenkins' queue: answered from a worker then
+                why.answer(self.state, self.config, now, self.controllers, self.io.fast_executor, cmd)
+                return
             if cmd.op in views.QUERIES:
                 cmd.reply.set_result(views.QUERIES[cmd.op](self.state, self.config, now, **cmd.args))
                 return
