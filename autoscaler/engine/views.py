@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from autoscaler.config.models import Config
+from autoscaler.engine import failures, reasons
 from autoscaler.engine.runtime import Now, RuntimeState
 from autoscaler.engine.state import Agent, AgentState
 from autoscaler.engine.stats import percentile
@@ -37,6 +38,7 @@ def agent_row(agent: Agent, now: Now) -> dict[str, Any]:
         "comment": agent.comment,
         "hold_until": iso(None if agent.hold_until is None else now.to_wall(agent.hold_until)),
         "hold_reason": agent.hold_reason or None,
+        "failure": failures.classify(agent.comment) if agent.state == AgentState.FAILED else None,
     }
 
 
@@ -62,7 +64,7 @@ def pools(state: RuntimeState, config: Config, now: Now) -> list[dict[str, Any]]
                 "min_ready": lab.min_ready,
                 "max": lab.max,
                 "backoff_seconds": round(backoff.until - now.mono, 1) if backoff and backoff.active(now.mono) else 0,
-                "blocked_by": state.blocked.get(lab.name),
+                "blocked_by": reasons.binding(state, config, now, lab),
                 "launched_total": state.stats.launched[lab.name],
                 "retired_total": state.stats.retired[lab.name],
             }
@@ -73,6 +75,7 @@ def pools(state: RuntimeState, config: Config, now: Now) -> list[dict[str, Any]]
 
 def demand(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
     items = []
+    why = reasons.item_reasons(state, config, now)
     listeners = []
     for name, listener in state.demand.listeners.items():
         listeners.append(
@@ -94,6 +97,8 @@ def demand(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
                     "label": wanted.label,
                     "what": wanted.what,
                     "since": iso(wanted.since),
+                    "waiting_seconds": round(max(0.0, now.wall - wanted.since), 1),
+                    "reason": why[wanted.key].as_dict() | {"until": iso(why[wanted.key].until)},
                 }
             )
     return {"per_label": state.demand.per_label(), "listeners": listeners, "items": items}
@@ -127,6 +132,7 @@ def metrics(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
         "retired": dict(stats.retired),
         "launch_failures": dict(stats.launch_failures),
         "failures": dict(stats.failures),
+        "failure_reasons": {f"{label}\x00{reason}": n for (label, reason), n in state.failure_reasons.items()},
         "events": {f"{s}\x00{k}": v for (s, k), v in stats.events.items()},
         "errors": dict(stats.errors),
         "queue_to_launch": list(stats.queue_to_launch),
@@ -136,6 +142,17 @@ def metrics(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
     }
 
 
+def why(state: RuntimeState, config: Config, now: Now, q: str = "") -> dict[str, Any]:
+    """The waiting builds ``q`` names (a job, a queue id, a key), each with its reason; ``errors``:
+    listeners whose demand is unknown."""
+    found = reasons.lookup(state, config, now, q)
+    for item in found:
+        item["since"] = iso(item["since"])
+        item["reason"]["until"] = iso(item["reason"]["until"])
+    errors = [f"listener {n}: {ld.error}" for n, ld in state.demand.listeners.items() if ld.error]
+    return {"query": q, "items": found, "errors": errors}
+
+
 QUERIES: dict[str, Callable[..., Any]] = {
     "pools": pools,
     "agents": agents,
@@ -143,4 +160,5 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "events": events,
     "status": status,
     "metrics": metrics,
+    "why": why,
 }
