@@ -45,7 +45,10 @@ class Registry:
     def find(self, kind: PluginKind | str, name: str) -> type:
         """The plugin class, or :class:`PluginNotFound` saying what is installed or what broke."""
         kind = PluginKind(kind)
-        for info in self.plugins:
+        same = [i for i in self.plugins if i.kind == kind and i.name == name]
+        if len(same) > 1:
+            raise PluginNotFound(f"{kind.word} {name!r} is ambiguous: {ambiguity(same)}")
+        for info in same:
             if info.kind == kind and info.name == name:
                 if info.cls is None:
                     raise PluginNotFound(f"{kind.word} {name!r} failed to load: {info.error}")
@@ -55,6 +58,20 @@ class Registry:
             f"no {kind.word} named {name!r} is installed "
             f"(installed: {', '.join(have) or 'none'}; see 'autoscaler plugins')"
         )
+
+    def duplicates(self) -> list[list[PluginInfo]]:
+        """Groups of plugins of one kind that share a type name (which one a config gets would
+        depend on the install order)."""
+        groups: dict[tuple[PluginKind, str], list[PluginInfo]] = {}
+        for info in self.plugins:
+            groups.setdefault((info.kind, info.name), []).append(info)
+        return [g for g in groups.values() if len(g) > 1]
+
+
+def ambiguity(same: list[PluginInfo]) -> str:
+    """``provided by both X 1.0 (mod:Cls) and Y 0.1 (mod:Cls); uninstall one ...``"""
+    who = " and ".join(f"{i.distribution} {i.version} ({i.target})" for i in same)
+    return f"provided by both {who}; uninstall one, or give one plugin another type name"
 
 
 def _load(kind: PluginKind, ep: metadata.EntryPoint) -> PluginInfo:

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, get_args, get_origin
+from typing import Any, Protocol, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -50,6 +50,11 @@ MAX_BYTES = 1 << 20
 def load_config(path: str) -> LoadedConfig:
     """Read and validate ``path``. Whatever is wrong with the file (unreadable, too big, not
     UTF-8, not YAML, nested absurdly deep, not a config), the only exception is ConfigError."""
+    return parse_config(read_text(path), path)
+
+
+def read_text(path: str) -> str:
+    """The text of a config file; ConfigError if it cannot be read, is too big or is not UTF-8."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
@@ -66,7 +71,7 @@ def load_config(path: str) -> LoadedConfig:
         bad = raw[exc.start : exc.end].hex(" ")
         message = f"byte {exc.start}: not valid UTF-8 (0x{bad}); save the file as UTF-8"
         raise ConfigError([Problem(path, line, "", message)]) from None
-    return parse_config(text, path)
+    return text
 
 
 def parse_config(text: str, file: str = "<config>") -> LoadedConfig:
@@ -79,7 +84,47 @@ def parse_config(text: str, file: str = "<config>") -> LoadedConfig:
         raise ConfigError([Problem(file, None, "", message)]) from exc
 
 
-def _parse(text: str, file: str) -> LoadedConfig:
+@dataclass
+class Draft:
+    """A config file read as YAML (and translated from KubeStack), before the core model checks it:
+    enough to check the plugin sections even when the core sections have mistakes."""
+
+    file: str
+    data: dict[str, Any]
+    lines: dict[Path, int]
+    origin: dict[Path, Path]
+    warnings: list[Problem]
+    legacy: bool
+
+    def problem(self, path: Path, message: str) -> Problem:
+        return _problem(self.file, self.lines, self.origin, path, message)
+
+    def plugin_entries(self) -> list[tuple[str, Path, PluginEntry]]:
+        """``(section, path, entry)`` of every plugin section that names its ``type``; a section too
+        broken for that is the core model's problem to report."""
+        out: list[tuple[str, Path, PluginEntry]] = []
+        candidates: list[tuple[str, Path, Any]] = [("driver", ("driver",), self.data.get("driver", {"type": "local"}))]
+        for section in ("demand-listeners", "destroy-listeners"):
+            items = self.data.get(section)
+            if isinstance(items, list):
+                candidates += [(section, (section, i), item) for i, item in enumerate(items)]
+        for section, path, raw in candidates:
+            try:
+                out.append((section, path, PluginEntry.model_validate(raw)))
+            except ValidationError:
+                continue
+        return out
+
+    def controller_names(self) -> set[str]:
+        items = self.data.get("controllers")
+        if not isinstance(items, list):
+            return set()
+        return {str(c["name"]) for c in items if isinstance(c, dict) and c.get("name") is not None}
+
+
+def read_draft(text: str, file: str = "<config>") -> Draft:
+    """The YAML of a config, translated to the current format; ConfigError if it is not YAML or
+    not a mapping."""
     try:
         data, lines = load_with_lines(text)
     except YamlProblem as exc:
@@ -94,8 +139,14 @@ def _parse(text: str, file: str) -> LoadedConfig:
         data, legacy_warnings, origin = kubestack.translate(data)
         for path, message in legacy_warnings:
             warnings.append(Problem(file, line_of(lines, path), dotted(path), message))
+    return Draft(file, data, lines, origin, warnings, legacy)
+
+
+def validate_draft(draft: Draft) -> LoadedConfig:
+    """The core model's check of a draft: every problem of the core sections at once."""
+    file, lines, origin, legacy, warnings = draft.file, draft.lines, draft.origin, draft.legacy, draft.warnings
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(draft.data)
     except ValidationError as exc:
         raise ConfigError([_problem(file, lines, origin, *_explain(Config, err)) for err in _real(exc)]) from None
     loaded = LoadedConfig(config, file, warnings, lines, origin, legacy)
@@ -105,7 +156,15 @@ def _parse(text: str, file: str) -> LoadedConfig:
     return loaded
 
 
-def validate_section(loaded: LoadedConfig, path: Path, model: type[BaseModel], entry: PluginEntry) -> BaseModel:
+def _parse(text: str, file: str) -> LoadedConfig:
+    return validate_draft(read_draft(text, file))
+
+
+class _Locates(Protocol):
+    def problem(self, path: Path, message: str) -> Problem: ...
+
+
+def validate_section(loaded: _Locates, path: Path, model: type[BaseModel], entry: PluginEntry) -> BaseModel:
     """Validate a plugin's section with the plugin's own model; errors point at the user's lines."""
     try:
         return model.model_validate(entry.settings())
