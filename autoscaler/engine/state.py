@@ -63,9 +63,32 @@ class Agent:
     finished_builds: set[str] = field(default_factory=set)
     retire_attempts: int = 0
     retry_at: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
+    """Start-up phases reached (engine clock), see :mod:`autoscaler.engine.phases`."""
+    phase_notes: dict[str, str] = field(default_factory=dict)
+    """Why a phase has no time (the driver cannot see it)."""
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds spent per state up to ``counted_since`` (for utilization)."""
+    counted_since: float = 0.0
+    stretches: list[tuple[str, float, float]] = field(default_factory=list)
+    """(state, start, end) on the engine clock: its time per state, for ``autoscaler usage``."""
+
+    def count_time(self, now: float) -> None:
+        """Add the time since it was last counted to its current state."""
+        start = max(self.counted_since, self.state_since)
+        if now > start:
+            state = str(self.state)
+            self.seconds[state] = self.seconds.get(state, 0.0) + now - start
+            last = self.stretches[-1] if self.stretches else None
+            if last is not None and last[0] == state and last[2] == start:
+                self.stretches[-1] = (state, last[1], now)
+            else:
+                self.stretches.append((state, start, now))
+        self.counted_since = max(self.counted_since, now)
 
     def set_state(self, state: AgentState, now: float, comment: str | None = None) -> None:
         if state != self.state:
+            self.count_time(now)
             self.state = state
             self.state_since = now
         if comment is not None:
