@@ -1,5 +1,9 @@
 """Demand as the engine keeps it: what each listener last saw, resolved to configured labels.
 
+An item is resolved among the labels (pools) of the controller it is queued on: an agent joins
+its own controller only, so a pool of another controller can never run that build, however well
+its labels match. Resolutions are cached per (controller, expression).
+
 Listeners of the same controller observe the same queue, so their counts merge by max per
 label; different controllers add up. A listener whose source is down keeps its last report.
 """
@@ -46,7 +50,7 @@ class DemandBook:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.listeners: dict[str, ListenerDemand] = {}
-        self._expr_cache: dict[str, str | None] = {}
+        self._expr_cache: dict[tuple[str, str], str | None] = {}
         self._first_seen: dict[str, float] = {}
         self._served: set[str] = set()
         self._waiting: dict[str, deque[Wanted]] | None = None
@@ -68,7 +72,9 @@ class DemandBook:
         self.config = config
         self._expr_cache.clear()
         for listener in self.listeners.values():
-            listener.items = {k: _relabel(w, self._resolve_text(w.wants)) for k, w in listener.items.items()}
+            listener.items = {
+                k: _relabel(w, self._resolve_text(w.wants, listener.controller)) for k, w in listener.items.items()
+            }
         self._per_label = None
         self._waiting = None
 
@@ -92,7 +98,8 @@ class DemandBook:
         items: dict[str, Wanted] = {}
         for item in update.report.items:
             since = item.since if item.since is not None else self._first_seen.setdefault(item.key, now)
-            items[item.key] = Wanted(item.key, self._resolve(item, owners), _wants(item), since, item.what)
+            label = self._resolve(item, owners, listener.controller)
+            items[item.key] = Wanted(item.key, label, _wants(item), since, item.what)
         listener.items = items
         live = {k for ld in self.listeners.values() for k in ld.items}
         self._served &= live
@@ -189,44 +196,57 @@ class DemandBook:
                     by_label.setdefault(wanted.label, []).append(wanted)
         return {label: deque(sorted(items, key=lambda w: w.since)) for label, items in by_label.items()}
 
-    def _resolve(self, item: DemandItem, owners: Mapping[str, str]) -> str | None:
+    def _resolve(self, item: DemandItem, owners: Mapping[str, str], controller: str) -> str | None:
         if item.node is not None:
+            labels = [lab for lab in self.config.labels if _serves(self.config, lab, controller)]
             if item.node in owners:
-                return owners[item.node]
-            for lab in self.config.labels:
+                owner = owners[item.node]
+                return owner if any(lab.name == owner for lab in labels) else None
+            for lab in labels:
                 if lab.name in item.node_labels and lab.name != item.node:
                     return lab.name
             return None
         if item.expression is not None:
-            return self._resolve_text(item.expression)
+            return self._resolve_text(item.expression, controller)
         return None
 
-    def _resolve_text(self, expression: str) -> str | None:
+    def _resolve_text(self, expression: str, controller: str) -> str | None:
         if expression.startswith("node "):
             return None
-        if expression in self._expr_cache:
-            return self._expr_cache[expression]
+        if (controller, expression) in self._expr_cache:
+            return self._expr_cache[(controller, expression)]
         label: str | None = None
         try:
             parsed = label_expr.parse(expression)
         except label_expr.LabelExpressionError as exc:
             log.warning("queued work wants a malformed label expression %r: %s", expression, exc)
         else:
-            label = resolve(parsed, self.config)
-        self._expr_cache[expression] = label
+            label = resolve(parsed, self.config, controller)
+        self._expr_cache[(controller, expression)] = label
         return label
 
 
-def resolve(parsed: label_expr.Expr, config: Config) -> str | None:
-    """The label serving an expression: the first (not catch-all) label whose agents match it,
-    else the catch-all label if agents can be given labels that match it."""
+def resolve(parsed: label_expr.Expr, config: Config, controller: str | None = None) -> str | None:
+    """The label serving an expression queued on ``controller``: the first (not catch-all) label
+    of that controller whose agents match it, else the catch-all label (if it joins that
+    controller) when agents can be given labels that match it. ``controller`` None: the labels
+    of every controller (for a question about labels alone, not about a queued build)."""
     for lab in config.labels:
-        if not lab.catch_all and label_expr.matches(parsed, lab.all_atoms):
+        if not lab.catch_all and _serves(config, lab, controller) and label_expr.matches(parsed, lab.all_atoms):
             return lab.name
     catch = config.catch_all
-    if catch is not None and satisfying_atoms(parsed, catch.all_atoms) is not None:
+    if (
+        catch is not None
+        and _serves(config, catch, controller)
+        and satisfying_atoms(parsed, catch.all_atoms) is not None
+    ):
         return catch.name
     return None
+
+
+def _serves(config: Config, lab: LabelConfig, controller: str | None) -> bool:
+    """Whether agents of ``lab`` join ``controller`` (and so can run what is queued there)."""
+    return controller is None or config.controller_of(lab).name == controller
 
 
 MAX_TRIES = 4096

@@ -266,12 +266,12 @@ def test_views_use_state_names_and_iso_times() -> None:
     assert (pool["label"], pool["demand"], pool["booting"]) == ("python", 1, 1)
 
 
-def test_demand_from_several_controllers_adds_up() -> None:
-    w = World(labels=[{"name": "python", "max": 10}])
+def test_demand_queued_on_another_controller_is_not_this_controllers_pools() -> None:
+    w = World(labels=[{"name": "python", "max": 10}])  # its agents join "main" only
     for controller in ("main", "second"):
         items = tuple(DemandItem(f"{controller}:{i}", expression="python") for i in range(2))
         w.send(DemandUpdate(f"queue-{controller}", controller, DemandReport(items, controller)))
-    assert w.engine.state.demand.per_label() == {"python": 4}
+    assert w.engine.state.demand.per_label() == {"python": 2}
 
 
 def test_a_hold_outlives_a_restart() -> None:
