@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from autoscaler.cli import tables
 from autoscaler.cli.common import OUTPUT, api_options, fetch
+from autoscaler.config.units import format_duration
 
 
 @click.command()
@@ -37,11 +39,37 @@ def agents(api: str | None, config_file: str | None, label: str | None, output: 
 
 @click.command()
 @api_options
-@OUTPUT
+@click.option("-o", "--output", type=click.Choice(["table", "wide", "json"]), default="table", show_default=True)
 def demand(api: str | None, config_file: str | None, output: str) -> None:
-    """Queued work per label, per listener, and work no label serves."""
+    """Queued work per label, per listener, and work no label serves; ``-o wide`` adds every
+    queued build with what it waits for (see also ``autoscaler why``)."""
     data = fetch(api, config_file, "v1/demand")
-    click.echo(json.dumps(data, indent=1) if output == "json" else tables.demand_table(data))
+    if output == "json":
+        click.echo(json.dumps(data, indent=1))
+        return
+    click.echo(tables.demand_table(data))
+    if output == "wide":
+        click.echo("")
+        click.echo(waiting_table(data["items"]) if data["items"] else "no queued builds")
+
+
+def waiting_table(items: list[dict[str, Any]]) -> str:
+    """One row per queued build: what it waits for (``kind``) and why, in words."""
+    rows = []
+    for i in sorted(items, key=lambda i: -(i.get("waiting_seconds") or 0)):
+        reason = i.get("reason") or {}
+        waited = i.get("waiting_seconds")
+        rows.append(
+            (
+                i["key"],
+                i["what"],
+                i["label"] or "-",
+                "" if waited is None else format_duration(waited),
+                reason.get("kind", "?"),
+                reason.get("text", ""),
+            )
+        )
+    return tables.table(("KEY", "WHAT", "LABEL", "WAITING", "KIND", "REASON"), rows, max_width=160, shrink=5)
 
 
 @click.command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from autoscaler.cli import config_cmd, demo_cmd, inspect_cmd, run_cmd, steer_cmd
+from autoscaler.cli import config_cmd, demo_cmd, inspect_cmd, run_cmd, steer_cmd, why_cmd
 from autoscaler.cli.common import CONFIG_HELP, setup_logging
 
 __all__ = ["CONFIG_HELP", "cli", "daemon_main", "main", "setup_logging"]
@@ -17,7 +17,7 @@ def cli() -> None:
 
     \b
     Daemon:   autoscaler run -c /etc/autoscaler/config.yaml
-    Inspect:  autoscaler pools | agents | demand | events
+    Inspect:  autoscaler pools | agents | demand | events | why JOB|QUEUE-ID
     Steer:    autoscaler hold NAME --reason R --for 2h | release NAME | delete NAME
     Try it:   autoscaler demo
     """
@@ -35,6 +35,7 @@ for _command in (
     steer_cmd.release,
     steer_cmd.delete,
     demo_cmd.demo,
+    why_cmd.why,
 ):
     cli.add_command(_command)
 
