@@ -34,10 +34,10 @@ def pools_table(pools: list[dict[str, Any]]) -> str:
     rows = []
     for p in pools:
         note = ""
-        if p.get("backoff_seconds"):
-            note = f"backoff {format_duration(p['backoff_seconds'])}"
-        elif p.get("blocked_by"):
+        if p.get("blocked_by"):  # what binds now: max, max-agents, rate or backoff (README: Why is my build waiting?)
             note = str(p["blocked_by"])
+        if p.get("backoff_seconds") and p.get("blocked_by") in (None, "backoff"):
+            note = f"backoff {format_duration(p['backoff_seconds'])}"
         if p.get("failed"):
             note = (note + f" failed={p['failed']}").strip()
         rows.append(
