@@ -221,6 +221,9 @@ class AgentHandle:
     """Set when the agent is held (recorded with :meth:`Driver.mark_hold`), so a hold outlives a restart."""
     hold_until: float | None = None
     """When that hold expires (epoch seconds); None for no expiry."""
+    scheduled: bool | None = None
+    """Whether it has been placed where it will run (a pod bound to a node); None: the driver
+    cannot tell (a local process has no such step). Feeds the ``scheduled`` start-up phase."""
 
 
 @dataclass(frozen=True)
@@ -288,6 +291,11 @@ class Driver(abc.ABC):
     def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:  # noqa: B027
         """Record a hold on the agent's resource (``reason`` None: released), so that
         :meth:`list` reports it after a restart. Optional; the default keeps holds in memory only."""
+
+    def annotate(self, name: str, annotations: dict[str, str]) -> None:  # noqa: B027 - optional
+        """Record facts about the agent on its resource, once known: the job and the build it ran
+        (keys ``autoscaler.jenkins.io/job`` and ``autoscaler.jenkins.io/build``), so cost tools can
+        attribute it. Optional; the default records nothing. Errors are logged, never fatal."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources. Must not stop running agents."""
