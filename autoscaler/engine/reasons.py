@@ -68,11 +68,12 @@ def _ago(seconds: float) -> str:
 def label_need(state: RuntimeState, config: Config, lab: LabelConfig) -> int:
     """Agents the label lacks: for queued builds and for ``min-ready`` (the planner's sum)."""
     supply = sum(1 for a in state.agents.values() if a.label == lab.name and a.state in SUPPLY)
+    min_ready = state.min_ready.get(lab.name, (lab.min_ready, "label"))[0]  # a schedule's, if in force
     if lab.catch_all:
         match = catch_all_match(state, config)
         if match is not None:
-            return sum(match.unmet.values()) + max(0, lab.min_ready - len(match.spare))
-    return max(0, state.demand.per_label().get(lab.name, 0) + lab.min_ready - supply)
+            return sum(match.unmet.values()) + max(0, min_ready - len(match.spare))
+    return max(0, state.demand.per_label().get(lab.name, 0) + min_ready - supply)
 
 
 def label_limit(state: RuntimeState, config: Config, now: Now, lab: LabelConfig) -> Reason | None:
