@@ -16,7 +16,10 @@ from autoscaler.config.loader import config_path, load_config
 @click.option("-c", "--config", "config_file", help=CONFIG_HELP)
 @click.option("--once", is_flag=True, help="Adopt, poll demand, plan and act once, then exit.")
 @click.option(
-    "--dry-run", is_flag=True, help="Plan and log, but launch and retire nothing (placeholder nodes are still created)."
+    "--dry-run",
+    is_flag=True,
+    help="Plan and log, but launch and retire nothing (placeholder nodes are still created); "
+    "with --once, print the plan: per label demand, agents, launches and what holds it back.",
 )
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
@@ -41,6 +44,11 @@ def run(config_file: str | None, once: bool, dry_run: bool, log_level: str) -> N
         sys.exit(2)
     if once:
         unreachable = daemon.run_once()
+        if dry_run:  # the plan on stdout; the log (stderr) has each "would launch/retire"
+            from autoscaler.cli.dry_run import plan_rows, plan_text
+
+            engine = daemon.engine
+            click.echo(plan_text(plan_rows(engine.state, engine.config, engine.now())))
         for what in unreachable:  # the exit code tells a script (or ExecStartPre) that the pass was blind
             click.echo(f"autoscaler: cannot reach {what}", err=True)
         sys.exit(1 if unreachable else 0)

@@ -208,38 +208,6 @@ def _retirements(
     return retires
 
 
-def label_bound(
-    kind: str | None,
-    lab: LabelConfig,
-    config: Config,
-    *,
-    agents: int,
-    label_agents: int,
-    backoff: Backoff | None,
-    now: float,
-) -> str | None:
-    """What holds ``lab``'s launches back, in plain words, for the ``kind`` a :class:`Plan` gives
-    in ``blocked`` (``max``, ``max-agents``, ``rate``, ``backoff``); ``None`` when nothing does.
-    ``agents``: agents in all; ``label_agents``: the label's; ``now``: the engine's clock.
-    Used by ``run --dry-run``'s plan, and meant for every answer to "why is this build waiting"."""
-    limits = config.limits
-    match kind:
-        case None:
-            return None
-        case "max":
-            return f"label max: {label_agents} of {lab.max} agents"
-        case "max-agents":
-            return f"max-agents: {agents} of {limits.max_agents} agents in all labels"
-        case "rate":
-            return f"launch rate: {limits.launches_per_second:g}/s (burst {burst_of(config):g})"
-        case "backoff":
-            if backoff is None or not backoff.active(now):
-                return "backoff: an agent of this label just failed"
-            failures = f"{backoff.failures} failure{'s' if backoff.failures != 1 else ''}"
-            return f"backoff: {format_duration(backoff.until - now)} left after {failures}"
-    return kind
-
-
 def min_ready_changes(before: MinReady, after: MinReady) -> list[str]:
     """One line per label whose ``min-ready`` in force changed (a schedule period began or ended),
     for the engine's event history; a label seen for the first time is named if a schedule sets it."""
