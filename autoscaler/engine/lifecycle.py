@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from autoscaler.config.models import Config, LabelConfig
+from autoscaler.engine import phases
 from autoscaler.engine.effects import Effect, MarkHold, Refresh, TakeOffline
 from autoscaler.engine.runtime import Now, RuntimeState
 from autoscaler.engine.state import NOT_YET_ONLINE, Agent, AgentState
@@ -32,13 +33,26 @@ def mark_busy(rt: RuntimeState, agent: Agent, now: Now, why: str) -> None:
     agent.online_once = True
     if agent.state != AgentState.BUSY:
         if agent.state in NOT_YET_ONLINE:
-            rt.backoff.pop(agent.label, None)  # it came online: the label works
+            came_online(rt, agent, now)  # straight to busy: online all the same
         agent.set_state(AgentState.BUSY, now.mono, why)
+        phases.reached(rt, agent, "build_started", now.mono)
         rt.demand.record_start(agent.label, now.mono, agent.atoms or None)
         rt.record("busy", agent, why, now.wall)
 
 
+def came_online(rt: RuntimeState, agent: Agent, now: Now) -> None:
+    """It is online in Jenkins for the first time (ready, busy at once, or a build already
+    ended): the label works, so its backoff resets; its boot time is recorded."""
+    rt.backoff.pop(agent.label, None)
+    rt.stats.boot_seconds.append(now.mono - agent.created)
+    rt.stats.metrics.boot.observe(max(0.0, now.mono - agent.created))
+    phases.reached(rt, agent, "online", now.mono)
+
+
 def mark_idle(rt: RuntimeState, agent: Agent, now: Now, why: str) -> None:
+    if agent.state in NOT_YET_ONLINE:
+        agent.online_once = True
+        came_online(rt, agent, now)  # its build ended before Jenkins was read: it was online
     agent.used = True
     agent.set_state(AgentState.READY, now.mono, why)
     rt.record("idle", agent, why, now.wall)
@@ -98,9 +112,8 @@ def apply_node(rt: RuntimeState, config: Config, agent: Agent, node: NodeView | 
 def _connected(rt: RuntimeState, agent: Agent, node: NodeView, now: Now) -> None:
     if agent.state in NOT_YET_ONLINE:
         agent.online_once = True
+        came_online(rt, agent, now)
         agent.set_state(AgentState.READY, now.mono, "online")
-        rt.backoff.pop(agent.label, None)
-        rt.stats.boot_seconds.append(now.mono - agent.created)
         rt.record("ready", agent, f"online after {now.mono - agent.created:.1f}s", now.wall)
     elif agent.state == AgentState.DISCONNECTED:
         agent.set_state(AgentState.READY, now.mono, "connected again")
@@ -139,12 +152,13 @@ def apply_handle(rt: RuntimeState, agent: Agent, handle: AgentHandle, now: Now) 
     """What the driver shows of the agent's process or pod."""
     if agent.state in UNTOUCHED:
         return
+    phases.handle_seen(rt, agent, handle, now)
     if handle.status in (DriverStatus.EXITED, DriverStatus.FAILED):
         lost(rt, agent, handle.detail or str(handle.status), now)
     elif handle.status == DriverStatus.RUNNING and agent.state in (AgentState.REQUESTED, AgentState.PENDING):
         agent.set_state(AgentState.BOOTING, now.mono, "running")
-    elif handle.status == DriverStatus.PENDING and agent.state == AgentState.REQUESTED:
-        agent.set_state(AgentState.PENDING, now.mono, handle.detail or "pending")
+    elif handle.status == DriverStatus.PENDING and agent.state in (AgentState.REQUESTED, AgentState.PENDING):
+        agent.set_state(AgentState.PENDING, now.mono, handle.detail or "pending")  # where it is: unschedulable...
 
 
 def adopt(rt: RuntimeState, config: Config, handle: AgentHandle, now: Now) -> list[Effect]:
