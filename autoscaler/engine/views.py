@@ -61,7 +61,8 @@ def pools(state: RuntimeState, config: Config, now: Now) -> list[dict[str, Any]]
         row["failed"] = counts[(lab.name, AgentState.FAILED)]
         row.update(
             {
-                "min_ready": lab.min_ready,
+                "min_ready": state.min_ready.get(lab.name, (lab.min_ready, "label"))[0],  # in force now
+                "min_ready_source": state.min_ready.get(lab.name, (lab.min_ready, "label"))[1],  # or a schedule
                 "max": lab.max,
                 "backoff_seconds": round(backoff.until - now.mono, 1) if backoff and backoff.active(now.mono) else 0,
                 "blocked_by": reasons.binding(state, config, now, lab),
