@@ -24,8 +24,8 @@ EMPTY = re.compile(r"^Save an empty `([^`]+)`", re.M)
 
 def guide_files() -> dict[str, str]:
     text = GUIDE.read_text()
-    files = {path: body for path, body in FILE.findall(text)}
-    files.update({path: "" for path in EMPTY.findall(text)})
+    files = dict(FILE.findall(text))
+    files.update(dict.fromkeys(EMPTY.findall(text), ""))
     return files
 
 

@@ -118,7 +118,9 @@ def test_duplicate_type_names_are_ambiguous_naming_both_distributions(duplicate_
     registry = Registry.discover()
     groups = [sorted(i.distribution for i in same) for same in registry.duplicates()]
     assert groups == [["jenkins-autoscaler-zmq", "other-zmq"]]
-    with pytest.raises(PluginNotFound, match="'zmq' is ambiguous: provided by both .*(jenkins-autoscaler-zmq|other-zmq)"):
+    with pytest.raises(
+        PluginNotFound, match=r"'zmq' is ambiguous: provided by both .*(jenkins-autoscaler-zmq|other-zmq)"
+    ):
         registry.find("destroy", "zmq")
 
 
