@@ -70,10 +70,34 @@ def _status(meta: dict[str, Any], status: dict[str, Any]) -> tuple[DriverStatus,
         return DriverStatus.EXITED, "pod completed"
     waiting = state.get("waiting") or {}
     if waiting.get("reason") in FATAL_WAITING:
-        return DriverStatus.FAILED, f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+        last = _last_exit(containers[0])
+        return DriverStatus.FAILED, f"{waiting['reason']}{last}: {waiting.get('message', '')}".rstrip(": ")
     if phase == "Running":
         return DriverStatus.RUNNING, "running"
-    return DriverStatus.PENDING, waiting.get("reason") or "pending"
+    return DriverStatus.PENDING, _pending(status, containers[0] if containers else {}, waiting)
+
+
+def _pending(status: dict[str, Any], container: dict[str, Any], waiting: dict[str, Any]) -> str:
+    """Where a pending pod is, in words ``autoscaler why`` shows: the scheduler's message when it
+    cannot be placed (``unschedulable: 0/3 nodes are available: 3 Insufficient cpu.``), the image
+    being pulled while its container is created."""
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            why = condition.get("reason") or "not scheduled"
+            text = "unschedulable" if why == "Unschedulable" else why
+            return f"{text}: {condition['message']}" if condition.get("message") else text
+    reason = waiting.get("reason")
+    if reason == "ContainerCreating" and container.get("image"):
+        return f"ContainerCreating: pulling image {container['image']}"
+    return str(reason or "pending")
+
+
+def _last_exit(container: dict[str, Any]) -> str:
+    """`` (last exit: OOMKilled, exit code 137)`` for a container that is restarting, else ``""``."""
+    term = (container.get("lastState") or {}).get("terminated") or {}
+    if not term:
+        return ""
+    return f" (last exit: {term.get('reason') or 'Error'}, exit code {term.get('exitCode', '?')})"
 
 
 def _epoch(text: str | None) -> float:
