@@ -51,7 +51,7 @@ def pools_table(pools: list[dict[str, Any]]) -> str:
                 p["busy"],
                 p["retiring"],
                 p["held"],
-                p["min_ready"],
+                f"{p['min_ready']}*" if p.get("min_ready_source", "label") != "label" else p["min_ready"],
                 p["max"],
                 note,
             )
@@ -59,8 +59,18 @@ def pools_table(pools: list[dict[str, Any]]) -> str:
     if len({p.get("controller") for p in pools}) > 1:  # pools of several controllers: say whose
         headers = (POOL_HEADERS[0], "CONTROLLER", *POOL_HEADERS[1:])
         with_controller = [(r[0], p.get("controller"), *r[1:]) for r, p in zip(rows, pools, strict=True)]
-        return table(headers, with_controller, shrink=12)
-    return table(POOL_HEADERS, rows, shrink=11)
+        return table(headers, with_controller, shrink=12) + _scheduled(pools)
+    return table(POOL_HEADERS, rows, shrink=11) + _scheduled(pools)
+
+
+def _scheduled(pools: list[dict[str, Any]]) -> str:
+    """Under the pools table: where each ``MIN`` marked ``*`` comes from (a schedule entry in force)."""
+    notes = [
+        f"* {p['label']}: min-ready {p['min_ready']} from {p['min_ready_source']}"
+        for p in pools
+        if p.get("min_ready_source", "label") != "label"
+    ]
+    return "".join("\n" + note for note in notes)
 
 
 def agents_table(agents: list[dict[str, Any]], *, wide: bool = False) -> str:
