@@ -146,7 +146,7 @@ def test_every_granted_verb_names_the_call_that_needs_it() -> None:
                 assert stripped == "verbs:", f"{path.name}: one verb per line, with its comment: {line!r}"
                 in_verbs = True
             elif in_verbs and stripped.startswith("- "):
-                verb, _, comment = stripped[2:].partition("#")
+                _verb, _, comment = stripped[2:].partition("#")
                 call = comment.split()[0] if comment.split() else ""
                 assert call.startswith("core.") and f"self.{call.split(':')[0]}" in code, (path.name, line)
                 verbs += 1
