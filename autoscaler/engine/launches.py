@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 
 from autoscaler.config.models import Config, ControllerConfig, LabelConfig
+from autoscaler.engine import phases
 from autoscaler.engine.cleanup import NAME_CHARS
 from autoscaler.engine.demand import Match, match_free_agents
 from autoscaler.engine.runtime import Now, RuntimeState
@@ -27,6 +28,8 @@ def new_agent(
         agent.atoms = lab.all_atoms
     if latency is not None:
         rt.stats.queue_to_launch.append(latency)
+        rt.stats.metrics.queue_to_launch.observe(latency)
+    phases.requested(rt, agent, latency)
     rt.record("requested", agent, "launch requested", now.wall)
     return agent, lab, controller
 

@@ -1,9 +1,13 @@
-"""Counters the engine keeps for ``/metrics`` and the demo summary."""
+"""Counters the engine keeps for ``/metrics``, ``autoscaler usage`` and the demo summary."""
 
 from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
+
+from autoscaler.metrics.families import Metrics
+from autoscaler.metrics.usage import UsageHistory
 
 
 @dataclass
@@ -22,6 +26,16 @@ class Stats:
     queue_to_launch: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
     """Seconds from a queued item's arrival to the launch made for it."""
     boot_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+    """The last boot times (``/metrics`` has the cumulative histograms, in ``metrics``)."""
+    metrics: Metrics = field(default_factory=Metrics)
+    """The daemon's Prometheus families (its own registry)."""
+    tracked: dict[str, Any] = field(default_factory=dict)
+    """Agents whose time is counted (an agent stays here until its last seconds are counted)."""
+    reported: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(agent, state) -> seconds already added to ``autoscaler_agent_seconds_total``."""
+    usage: UsageHistory = field(default_factory=UsageHistory)
+    annotated: dict[str, str] = field(default_factory=dict)
+    """Agent -> the build its resource was last annotated with."""
 
     def count_event(self, source: str, kind: str) -> None:
         self.events[(source or "unknown", kind)] += 1
