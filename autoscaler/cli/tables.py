@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from autoscaler.config.units import format_duration
@@ -80,7 +82,7 @@ def agents_table(agents: list[dict[str, Any]], *, wide: bool = False) -> str:
         row: tuple[Any, ...] = (
             a["name"],
             a["label"],
-            a["state"],
+            agent_state(a),
             format_duration(a["age_seconds"]),
             format_duration(a["in_state_seconds"]),
             _build(a["build"]),
@@ -107,8 +109,31 @@ def demand_table(demand: dict[str, Any]) -> str:
 
 
 def events_table(events: list[dict[str, Any]]) -> str:
-    rows = [(e["time"][11:19] if e["time"] else "", e["kind"], e["agent"] or "-", e["message"]) for e in events]
+    """The one format of events (``autoscaler events``, the demo): UTC time, kind, agent, and the
+    message without a repeat of the kind (``held: inspect`` under ``held`` reads ``inspect``)."""
+    rows = [
+        (e["time"][11:19] if e["time"] else "", e["kind"], e["agent"] or "-", detail(e["kind"], e["message"]))
+        for e in events
+    ]
     return table(("TIME", "EVENT", "AGENT", "MESSAGE"), rows, shrink=3)
+
+
+def detail(word: str, text: str | None) -> str:
+    """``text`` less a leading repeat of ``word`` (``held: inspect`` after ``held`` is ``inspect``)."""
+    text = text or ""
+    if text == word:
+        return ""
+    return text[len(word) + 2 :] if text.startswith(f"{word}: ") else text
+
+
+def agent_state(agent: dict[str, Any]) -> str:
+    """The state, and for a hold that expires, how long it has left (``held (1h59m left)``)."""
+    state = str(agent["state"])
+    until = agent.get("hold_until")
+    if state != "held" or not until:
+        return state
+    left = datetime.fromisoformat(str(until).replace("Z", "+00:00")).timestamp() - time.time()
+    return f"held ({format_duration(max(0.0, left))} left)"
 
 
 def _build(url: str | None) -> str:
