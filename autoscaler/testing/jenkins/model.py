@@ -32,6 +32,10 @@ class Job:
     """Label expression (freestyle: the job's; pipeline: the ``node('...')`` argument)."""
     duration: float
     next_number: int = 1
+    quiet_period: float | None = None
+    """Seconds a freestyle build waits in the quiet period (None: the controller's)."""
+    blocked_by: str | None = None
+    """While set, its queued builds are blocked (``Blocked by ‘X’``) and never start."""
 
 
 @dataclass
@@ -130,9 +134,11 @@ class JenkinsModel:
         kind: Literal["freestyle", "pipeline"] = "freestyle",
         label: str | None = None,
         duration: float = 1.0,
+        quiet_period: float | None = None,
+        blocked_by: str | None = None,
     ) -> Job:
         with self.lock:
-            job = Job(name, kind, label, duration)
+            job = Job(name, kind, label, duration, quiet_period=quiet_period, blocked_by=blocked_by)
             self.jobs[name] = job
             return job
 
@@ -150,7 +156,8 @@ class JenkinsModel:
                 item = Item(next(self._ids), job, now, now, pipeline_number=number)
                 self._job_event("started", job, number)
             else:
-                item = Item(next(self._ids), job, now, now + self.quiet_period)
+                quiet = self.quiet_period if job.quiet_period is None else job.quiet_period
+                item = Item(next(self._ids), job, now, now + quiet)
             self.queue.append(item)
             self._queue_event("entered_waiting", item, now)
             self.changed.notify_all()
@@ -161,6 +168,8 @@ class JenkinsModel:
             return "Jenkins is about to shut down"
         if now < item.buildable_at:
             return f"In the quiet period. Expires in {item.buildable_at - now:.2f} sec"
+        if item.job.blocked_by:
+            return self._msg("Blocked by ‘{0}’", "Blocked by {0}", item.job.blocked_by)
         expression = item.job.label
         agents = list(self.nodes.values())
         if not agents or expression is None:
@@ -203,11 +212,13 @@ class JenkinsModel:
                 "labelExpression": job.label,
             }
         waiting = now < item.buildable_at
+        blocked = not waiting and bool(job.blocked_by)
+        kind = "WaitingItem" if waiting else "BlockedItem" if blocked else "BuildableItem"
         data: dict[str, Any] = {
-            "_class": "hudson.model.Queue$WaitingItem" if waiting else "hudson.model.Queue$BuildableItem",
+            "_class": f"hudson.model.Queue${kind}",
             "actions": [],
-            "blocked": False,
-            "buildable": not waiting,
+            "blocked": blocked,
+            "buildable": not waiting and not blocked,
             "id": item.id,
             "inQueueSince": int(item.since * 1000),
             "params": "",
@@ -220,7 +231,8 @@ class JenkinsModel:
             data["timestamp"] = int(item.buildable_at * 1000)
         else:
             data["buildableStartMilliseconds"] = int(item.buildable_at * 1000)
-            data["pending"] = False
+            if not blocked:
+                data["pending"] = False
         return data
 
     # -- nodes ------------------------------------------------------------------------------
@@ -398,6 +410,8 @@ class JenkinsModel:
                 for item in list(self.queue):
                     if now < item.buildable_at:
                         wake = min(wake, item.buildable_at - now)
+                        continue
+                    if item.job.blocked_by:
                         continue
                     free = self._free_node(item)
                     if free is not None:

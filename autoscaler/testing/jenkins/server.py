@@ -203,8 +203,14 @@ class SimJenkins:
         kind: Literal["freestyle", "pipeline"] = "freestyle",
         label: str | None = None,
         duration: float = 1.0,
+        quiet_period: float | None = None,
+        blocked_by: str | None = None,
     ) -> None:
-        self.model.add_job(name, kind=kind, label=label, duration=duration)
+        """``quiet_period``: this job's own (else the controller's); ``blocked_by``: its builds stay
+        blocked by that name until ``model.jobs[name].blocked_by`` is cleared."""
+        self.model.add_job(
+            name, kind=kind, label=label, duration=duration, quiet_period=quiet_period, blocked_by=blocked_by
+        )
 
     def trigger(self, name: str) -> int:
         return self.model.trigger(name)
