@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -49,4 +51,35 @@ def mutate(api: str | None, config_file: str | None, name: str, op: str, body: d
     except ApiError as exc:
         click.echo(f"autoscaler: {op} {name}: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"{row['name']}: {row['state']}" + (f" ({row['comment']})" if row.get("comment") else ""))
+    from autoscaler.cli.tables import detail
+
+    comment = detail(row["state"], row.get("comment"))
+    click.echo(f"{row['name']}: {row['state']}" + (f" ({comment})" if comment else ""))
+
+
+WATCH = click.option(
+    "-w",
+    "--watch",
+    type=click.FloatRange(0.1, 3600),
+    is_flag=False,
+    flag_value=2.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Redraw every SECONDS (2 if not given) until Ctrl-C.",
+)
+
+
+def watch(seconds: float | None, render: Callable[[], str]) -> None:
+    """Print ``render()`` once, or with ``--watch`` every ``seconds`` (clearing a terminal
+    between frames, separating them with a time stamp otherwise) until interrupted."""
+    if seconds is None:
+        click.echo(render())
+        return
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            frame = f"every {seconds:g}s  {time.strftime('%H:%M:%S')}\n{render()}"
+            click.echo(("\x1b[H\x1b[2J" if tty else "") + frame + ("" if tty else "\n"), nl=True)
+            time.sleep(seconds)
+    except KeyboardInterrupt:
+        return
