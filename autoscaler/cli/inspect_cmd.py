@@ -8,33 +8,41 @@ from typing import Any
 import click
 
 from autoscaler.cli import tables
-from autoscaler.cli.common import OUTPUT, api_options, fetch
+from autoscaler.cli.common import OUTPUT, WATCH, api_options, fetch
+from autoscaler.cli.common import watch as repeat
 from autoscaler.config.units import format_duration
 
 
 @click.command()
 @api_options
 @OUTPUT
-def pools(api: str | None, config_file: str | None, output: str) -> None:
+@WATCH
+def pools(api: str | None, config_file: str | None, output: str, watch: float | None) -> None:
     """Per label: demand and agents in each state, min-ready, max, backoff."""
-    data = fetch(api, config_file, "v1/pools")
-    click.echo(json.dumps(data, indent=1) if output == "json" else tables.pools_table(data))
+
+    def render() -> str:
+        data = fetch(api, config_file, "v1/pools")
+        return json.dumps(data, indent=1) if output == "json" else tables.pools_table(data)
+
+    repeat(watch, render)
 
 
 @click.command()
 @api_options
 @click.option("--label", help="Only agents of this label.")
 @click.option("-o", "--output", type=click.Choice(["table", "wide", "json"]), default="table", show_default=True)
-def agents(api: str | None, config_file: str | None, label: str | None, output: str) -> None:
+@WATCH
+def agents(api: str | None, config_file: str | None, label: str | None, output: str, watch: float | None) -> None:
     """Every agent: name, label, state, age, time in state, build."""
     params = {"label": label} if label else {}
-    data = fetch(api, config_file, "v1/agents", **params)
-    if output == "json":
-        click.echo(json.dumps(data, indent=1))
-    elif not data:
-        click.echo("no agents")
-    else:
-        click.echo(tables.agents_table(data, wide=output == "wide"))
+
+    def render() -> str:
+        data = fetch(api, config_file, "v1/agents", **params)
+        if output == "json":
+            return json.dumps(data, indent=1)
+        return tables.agents_table(data, wide=output == "wide") if data else "no agents"
+
+    repeat(watch, render)
 
 
 @click.command()
