@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from autoscaler.config.models import Config, LabelConfig
-from autoscaler.engine import failures, launches, lifecycle, results, views, why
+from autoscaler.engine import build_tags, failures, launches, lifecycle, results, scrape, views, why
 from autoscaler.engine.cleanup import Strays
 from autoscaler.engine.commands import run_command
 from autoscaler.engine.demand import DemandBook
@@ -203,6 +203,7 @@ class Engine:
         if agent is not None:
             now = self.now()
             self.io.do(lifecycle.build_started(self.state, self.config, agent, event.build_key, event.url, now))
+            build_tags.request(self.state, self.io, agent)
             self._plan(now)
 
     def _on_build_finished(self, event: BuildFinished) -> None:
@@ -256,6 +257,7 @@ class Engine:
         for agent in list(self.state.agents.values()):
             if agent.controller == seen.controller:
                 self.io.do(lifecycle.apply_node(self.state, self.config, agent, seen.nodes.get(agent.name), now))
+                build_tags.request(self.state, self.io, agent)
         for name in self._strays.lingering_nodes(seen.controller, seen.nodes, self.state.agents, self.config):
             self.io.delete_node(seen.controller, name)
         self.state.ready = True
@@ -311,6 +313,7 @@ class Engine:
                 for a in self.state.agents.values()
             ):
                 self.io.refresh(name)
+        scrape.harvest(self.state, now)  # agent-seconds and usage stay current between scrapes
         self._plan(now)
 
     def _on_reconcile(self, _: Reconcile) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote, urlsplit
 
+from autoscaler.engine.effector import Effector
 from autoscaler.engine.runtime import RuntimeState
 from autoscaler.engine.state import Agent
 from autoscaler.plugin import Driver
@@ -14,6 +15,13 @@ from autoscaler.plugin import Driver
 log = logging.getLogger(__name__)
 JOB = "autoscaler.jenkins.io/job"
 BUILD = "autoscaler.jenkins.io/build"
+
+
+def request(rt: RuntimeState, io: Effector, agent: Agent) -> None:
+    """Its resource is told the job and build it runs, once known (in a worker)."""
+    found = due(rt, agent)
+    if found is not None and not io.dry_run:
+        io.spawn(annotate, io.driver, agent.name, found)
 
 
 def due(rt: RuntimeState, agent: Agent) -> dict[str, str] | None:
