@@ -107,6 +107,7 @@ def driver_listed(
         if not first:  # seen twice with no record: a launch that failed on our side only
             log.warning("%s runs with this daemon's identity but no record: adopting it", handle.name)
             rt.stats.leaks += 1
+            rt.stats.metrics.leaked.labels(handle.label).inc()
         if handle.controller not in controllers:
             log.warning("adopting %s of unknown controller %r", handle.name, handle.controller)
         effects += lifecycle.adopt(rt, config, handle, now)
