@@ -36,6 +36,8 @@ class Job:
     """Seconds a freestyle build waits in the quiet period (None: the controller's)."""
     blocked_by: str | None = None
     """While set, its queued builds are blocked (``Blocked by ‘X’``) and never start."""
+    assignable: bool = True
+    """False: its builds wait for an executor even when a matching node is free (a stalled queue)."""
 
 
 @dataclass
@@ -136,9 +138,12 @@ class JenkinsModel:
         duration: float = 1.0,
         quiet_period: float | None = None,
         blocked_by: str | None = None,
+        assignable: bool = True,
     ) -> Job:
         with self.lock:
-            job = Job(name, kind, label, duration, quiet_period=quiet_period, blocked_by=blocked_by)
+            job = Job(
+                name, kind, label, duration, quiet_period=quiet_period, blocked_by=blocked_by, assignable=assignable
+            )
             self.jobs[name] = job
             return job
 
@@ -411,7 +416,7 @@ class JenkinsModel:
                     if now < item.buildable_at:
                         wake = min(wake, item.buildable_at - now)
                         continue
-                    if item.job.blocked_by:
+                    if item.job.blocked_by or not item.job.assignable:
                         continue
                     free = self._free_node(item)
                     if free is not None:

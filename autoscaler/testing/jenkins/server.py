@@ -205,11 +205,19 @@ class SimJenkins:
         duration: float = 1.0,
         quiet_period: float | None = None,
         blocked_by: str | None = None,
+        assignable: bool = True,
     ) -> None:
         """``quiet_period``: this job's own (else the controller's); ``blocked_by``: its builds stay
-        blocked by that name until ``model.jobs[name].blocked_by`` is cleared."""
+        blocked by that name until ``model.jobs[name].blocked_by`` is cleared; ``assignable=False``:
+        its builds are never given an executor (until ``model.jobs[name].assignable`` is set)."""
         self.model.add_job(
-            name, kind=kind, label=label, duration=duration, quiet_period=quiet_period, blocked_by=blocked_by
+            name,
+            kind=kind,
+            label=label,
+            duration=duration,
+            quiet_period=quiet_period,
+            blocked_by=blocked_by,
+            assignable=assignable,
         )
 
     def trigger(self, name: str) -> int:
