@@ -83,3 +83,18 @@ def watch(seconds: float | None, render: Callable[[], str]) -> None:
             time.sleep(seconds)
     except KeyboardInterrupt:
         return
+
+
+def plain_help(command: click.Command) -> None:
+    """Help texts come from docstrings written in reStructuredText; on a terminal ````x```` reads
+    as 'x'. Applied to a command and every subcommand."""
+    if command.help:
+        command.help = command.help.replace("``", "'")
+    if command.short_help:
+        command.short_help = command.short_help.replace("``", "'")
+    for param in command.params:
+        if isinstance(param, click.Option) and param.help:
+            param.help = param.help.replace("``", "'")
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            plain_help(sub)

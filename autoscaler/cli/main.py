@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from autoscaler.cli import config_cmd, demo_cmd, inspect_cmd, run_cmd, steer_cmd, why_cmd
-from autoscaler.cli.common import CONFIG_HELP, setup_logging
+from autoscaler.cli.common import CONFIG_HELP, plain_help, setup_logging
 
 __all__ = ["CONFIG_HELP", "cli", "daemon_main", "main", "setup_logging"]
 
@@ -20,6 +20,10 @@ def cli() -> None:
     Inspect:  autoscaler pools | agents | demand | events | why JOB|QUEUE-ID
     Steer:    autoscaler hold NAME --reason R --for 2h | release NAME | delete NAME
     Try it:   autoscaler demo
+
+    \b
+    Environment: AUTOSCALER_CONFIG (config file), AUTOSCALER_API (the daemon's API),
+    AUTOSCALER_API_TOKEN (bearer token for the API; else the config's api.token-file)
     """
 
 
@@ -38,6 +42,7 @@ for _command in (
     why_cmd.why,
 ):
     cli.add_command(_command)
+plain_help(cli)  # docstrings' ``x`` read 'x' in --help (autoscalerd too: it is run_cmd.run)
 
 daemon_main = run_cmd.daemon_main
 
