@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +25,27 @@ from autoscaler.events import DemandItem, DemandReport
 from autoscaler.testing.fakes import FakeController, FakeDriver, InlineExecutor
 
 
+TOKEN = "letmein"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+"""Mutations over TCP need the token; the CLI goes through the Unix socket and needs none."""
+
+
+def short_dir() -> str:
+    """A directory whose socket path fits the kernel's 107 bytes (pytest's tmp_path may not)."""
+    return tempfile.mkdtemp(prefix="as-api-", dir="/tmp")
+
+
+def api_config(directory: str, **overrides: Any) -> ApiConfig:
+    token = Path(directory) / "api-token"
+    token.write_text(TOKEN + "\n")
+    settings = {"listen": "127.0.0.1:0", "socket": f"{directory}/api.sock", "token_file": str(token), **overrides}
+    return ApiConfig.model_validate(settings)
+
+
 class Running:
-    def __init__(self, api: ApiConfig) -> None:
+    def __init__(self, api: ApiConfig | None = None) -> None:
+        self.dir = short_dir()
+        api = api or api_config(self.dir)
         config = Config.model_validate(
             {"controllers": [{"url": "http://j/"}], "labels": [{"name": "python", "max": 3}, {"name": "java"}]}
         )
@@ -36,20 +57,22 @@ class Running:
         self.server = ApiServer(api, self.engine, self.counters)
         self.server.start()
         self.url = f"http://127.0.0.1:{self.server.port}/"
+        self.unix = f"unix://{self.server.socket_path}"
 
     def cli(self, *args: str) -> Any:
-        result = CliRunner().invoke(cli, [*args, "--api", self.url], catch_exceptions=False)
+        result = CliRunner().invoke(cli, [*args, "--api", self.unix], catch_exceptions=False)
         return result
 
     def stop(self) -> None:
         self.server.stop()
         self.engine.submit(Stop())
         self.thread.join(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
 def running() -> Iterator[Running]:
-    r = Running(ApiConfig(listen="127.0.0.1:0"))
+    r = Running()
     items = tuple(DemandItem(f"main:{i}", expression="python") for i in range(2))
     r.engine.submit(DemandUpdate("queue", "main", DemandReport(items, "main")))
     r.server.ask("status")  # wait until the engine has handled the update
@@ -71,7 +94,7 @@ def test_agents_json_then_hold_release_delete(running: Running) -> None:
     assert [a["state"] for a in agents] == ["booting", "booting"]
     name = agents[0]["name"]
     held = running.cli("hold", name, "--reason", "look at logs", "--for", "2h")
-    assert held.exit_code == 0 and f"{name}: held (held: look at logs)" in held.output
+    assert held.exit_code == 0 and f"{name}: held (look at logs)" in held.output
     wide = running.cli("agents", "-o", "wide").output
     assert "held: look at logs" in wide
     assert running.cli("release", name).exit_code == 0
@@ -101,16 +124,15 @@ def test_metrics_health_and_readiness(running: Running) -> None:
 
 def test_bad_requests_get_clear_errors(running: Running) -> None:
     assert requests.get(running.url + "v1/nope", timeout=5).status_code == 404
-    reply = requests.post(running.url + "v1/agents/x/hold", data="{not json", timeout=5)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    reply = requests.post(running.url + "v1/agents/x/hold", data="{not json", headers=headers, timeout=5)
     assert reply.status_code == 400 and "bad JSON" in reply.json()["error"]
-    reply = requests.post(running.url + "v1/agents/x/hold", json={"seconds": -5}, timeout=5)
+    reply = requests.post(running.url + "v1/agents/x/hold", json={"seconds": -5}, headers=AUTH, timeout=5)
     assert reply.status_code == 400
 
 
-def test_mutations_need_the_token_when_configured(tmp_path: Path) -> None:
-    token = tmp_path / "api-token"
-    token.write_text("letmein\n")
-    r = Running(ApiConfig(listen="127.0.0.1:0", token_file=str(token)))
+def test_mutations_need_the_token_when_configured() -> None:
+    r = Running()
     try:
         assert requests.post(r.url + "v1/agents/x/release", json={}, timeout=5).status_code == 401
         reply = requests.post(
@@ -126,13 +148,13 @@ def test_a_missing_agent_is_404_and_named_as_typed(running: Running) -> None:
     result = running.cli("delete", "ci-nope")
     assert result.exit_code == 1
     assert "autoscaler: delete ci-nope: 404: no agent named ci-nope\n" in result.output  # no stray quote
-    reply = requests.post(running.url + "v1/agents/ci-nope/hold", json={}, timeout=5)
+    reply = requests.post(running.url + "v1/agents/ci-nope/hold", json={}, headers=AUTH, timeout=5)
     assert (reply.status_code, reply.json()) == (404, {"error": "no agent named ci-nope"})
 
 
 def test_a_command_in_the_wrong_state_is_409(running: Running) -> None:
     name = json.loads(running.cli("agents", "-o", "json").output)[0]["name"]
-    reply = requests.post(running.url + f"v1/agents/{name}/release", json={}, timeout=5)
+    reply = requests.post(running.url + f"v1/agents/{name}/release", json={}, headers=AUTH, timeout=5)
     assert (reply.status_code, reply.json()) == (409, {"error": f"{name} is not held"})
 
 
@@ -162,17 +184,19 @@ class Refusing:
 def test_each_command_error_maps_to_its_status_and_keeps_its_message(
     error: Exception, status: int, message: str
 ) -> None:
-    server = ApiServer(ApiConfig(listen="127.0.0.1:0"), Refusing(error), PluginCounters())
+    directory = short_dir()
+    server = ApiServer(api_config(directory), Refusing(error), PluginCounters())
     server.start()
     try:
         url = f"http://127.0.0.1:{server.port}/"
-        reply = requests.post(url + "v1/agents/a/delete", json={}, timeout=5)
+        reply = requests.post(url + "v1/agents/a/delete", json={}, headers=AUTH, timeout=5)
         assert (reply.status_code, reply.json()) == (status, {"error": message})
         assert requests.get(url + "healthz", timeout=5).status_code == 200  # and it keeps serving
-        result = CliRunner().invoke(cli, ["delete", "a", "--api", url])
+        result = CliRunner().invoke(cli, ["delete", "a", "--api", f"unix://{server.socket_path}"])
         assert result.exit_code == 1 and result.output == f"autoscaler: delete a: {status}: {message}\n"
     finally:
         server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_cli_says_when_the_daemon_is_not_running() -> None:

@@ -1,7 +1,12 @@
 """The ``cloudevents`` listener: an HTTP endpoint the Jenkins cloudevents plugin POSTs to.
 
+Served by cheroot, a production WSGI server, not ``http.server``: a bounded worker pool, a
+socket timeout on every connection (a client that never finishes its request is dropped),
+bounded request line and headers, and lazy bodies, so a POST is checked in this order before
+a byte of its body is read: path (404), method (405), shared secret (401), length (411, 400,
+413), content type (415). A refused POST closes the connection instead of draining its body.
 A body that cannot be parsed, for whatever reason, is answered 400, counted and logged. The
-server loop runs under the daemon's supervisor and beats every half second.
+server's watchdog loop runs under the daemon's supervisor and beats every half second.
 """
 
 from __future__ import annotations
@@ -9,10 +14,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from cheroot import wsgi
 from pydantic import Field, field_validator
 
 from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext, Run, read_secret
@@ -21,14 +27,34 @@ from autoscaler.wire.cloudevents import CloudEvent, InvalidEvent, from_binary, f
 log = logging.getLogger(__name__)
 STALE_AFTER = 60.0
 """A server loop silent this long (it beats every half second) is reported as hung."""
+MAX_HEADERS = 16 * 1024
+"""Request line plus headers, in bytes (cheroot answers 414 or 413 beyond)."""
+REASONS = {202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
+REASONS.update({411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type"})
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    beat: Callable[[], None] = staticmethod(lambda: None)
+class Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
-    def service_actions(self) -> None:  # called by serve_forever at every turn
-        self.beat()
+
+class _Gateway(wsgi.Gateway_10):
+    """Closes the connection after a refusal instead of reading the unread body."""
+
+    def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Any:
+        write = super().start_response(status, headers, exc_info)
+        if ("Connection", "close") in headers:
+            self.req.close_connection = True
+        return write
+
+
+class _Server(wsgi.Server):
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        log.log(min(level, logging.WARNING), "cloudevents http: %s", msg, exc_info=traceback)
 
 
 class CloudEventsSettings(ListenerSettings):
@@ -46,6 +72,10 @@ class CloudEventsSettings(ListenerSettings):
     """File holding the shared secret (optional)."""
     secret_env: str | None = None
     """Environment variable holding the shared secret (optional)."""
+    timeout: float = Field(default=10.0, gt=0)
+    """Socket timeout of one connection, in seconds: a sender silent this long is disconnected."""
+    threads: int = Field(default=4, ge=1, le=64)
+    """Worker threads serving POSTs (connections beyond wait in a bounded queue)."""
 
     @field_validator("listen")
     @classmethod
@@ -67,27 +97,53 @@ class CloudEventsReceiver(DestroyListener):
         self.source = settings.display_name
         self.secret = read_secret(file=settings.secret_file, env=settings.secret_env, what=f"{self.source} secret")
         host, _, port = settings.listen.rpartition(":")
-        handler = type("Handler", (_Handler,), {"receiver": self})
-        self.httpd = _Server((host.strip("[]"), int(port)), handler)
-        self.port = int(self.httpd.server_address[1])
+        self.server = self._bind(host.strip("[]"), int(port))
+        self.port = int(self.server.bind_addr[1])
         self._run: Run | None = None
         self.accepted = 0
         self.rejected = 0
+
+    def _bind(self, host: str, port: int) -> _Server:
+        server = _Server(
+            (host, port),
+            self.app,
+            numthreads=self.ce.threads,
+            max=self.ce.threads,
+            request_queue_size=64,
+            timeout=self.ce.timeout,  # type: ignore[arg-type]  # cheroot's stub says int; a float works
+            shutdown_timeout=2,
+            accepted_queue_size=64,
+            accepted_queue_timeout=1,
+        )
+        server.gateway = _Gateway
+        server.max_request_header_size = MAX_HEADERS
+        server.prepare()  # binds now: a port in use fails the start, not later
+        return server
 
     def start(self) -> None:
         self._run = self.context.supervise(self.source, self._loop, stale_after=STALE_AFTER)
         log.info("cloudevents %s listening on %s%s", self.source, self.ce.listen, self.ce.path)
 
     def _loop(self, run: Run) -> None:
-        self.httpd.beat = run.beat
-        self.httpd.serve_forever(poll_interval=0.5)
+        """Serve in a thread and beat while it serves; if it ever ends unasked, bind again and
+        raise, so the supervisor records the failure and runs this loop again."""
+        if not self.server.ready:
+            self.server = self._bind(self.server.bind_addr[0], self.port)
+        thread = threading.Thread(target=self.server.serve, name=f"{self.source}-http", daemon=True)
+        thread.start()
+        while thread.is_alive() and not run.stopping.is_set():
+            run.beat()
+            thread.join(0.5)
+        if not run.stopping.is_set():
+            self.server.stop()
+            raise RuntimeError("the HTTP server stopped serving")
 
     def stop(self) -> None:
         if self._run is not None:
             self._run.stopping.set()
-            self.httpd.shutdown()  # serve_forever returns; the supervisor sees the stop request
+        self.server.stop()
+        if self._run is not None:
             self._run.stop(timeout=5)
-        self.httpd.server_close()
 
     def parse(self, content_type: str, headers: dict[str, str], body: bytes) -> list[CloudEvent]:
         """The events of one POST; :class:`InvalidEvent` for any body that cannot be parsed."""
@@ -100,64 +156,64 @@ class CloudEventsReceiver(DestroyListener):
         except Exception as exc:
             raise InvalidEvent(f"cannot parse the body ({type(exc).__name__}: {str(exc)[:200]})") from None
 
+    # -- the WSGI application ---------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    receiver: CloudEventsReceiver
-    protocol_version = "HTTP/1.1"
+    def app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            body = self._checked_body(environ)
+            self._accept(environ, body)
+        except Refused as exc:
+            return self._reply(start_response, exc.status, str(exc))
+        return self._reply(start_response, 202)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("cloudevents: " + format, *args)
-
-    def _reply(self, code: int, error: str | None = None) -> None:
-        body = b"" if error is None else json.dumps({"error": error}).encode()
-        if error is not None:  # counted before the sender hears back
-            self.receiver.rejected += 1
-            self.receiver.context.count("malformed" if code == 400 else f"rejected-{code}")
-            log.warning("cloudevents %s: rejected a POST (%d): %s", self.receiver.source, code, error)
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        if body:
-            self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self._reply(405, "events are POSTed")
-
-    def do_POST(self) -> None:
-        r = self.receiver
-        if self.path.split("?")[0] != r.ce.path:
-            self._reply(404, f"no such path; events go to {r.ce.path}")
-            return
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
-            self._reply(411, "Content-Length is required")
-            return
-        if int(length) > r.ce.max_body:
-            self.close_connection = True
-            self._reply(413, f"body larger than {r.ce.max_body} bytes")
-            return
-        body = self.rfile.read(int(length))
-        if r.secret is not None:
-            given = self.headers.get(r.ce.secret_header, "")
-            if not hmac.compare_digest(given.encode(), r.secret.encode()):
-                self._reply(401, f"missing or wrong {r.ce.secret_header}")
-                return
-        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    def _checked_body(self, environ: Environ) -> bytes:
+        """The body, read only once the request passed every check its headers allow."""
+        if environ.get("PATH_INFO") != self.ce.path:
+            raise Refused(404, f"no such path; events go to {self.ce.path}")
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise Refused(405, "events are POSTed")
+        if self.secret is not None:
+            given = str(environ.get("HTTP_" + self.ce.secret_header.upper().replace("-", "_"), ""))
+            if not hmac.compare_digest(given.encode(), self.secret.encode()):
+                raise Refused(401, f"missing or wrong {self.ce.secret_header}")
+        length = environ.get("CONTENT_LENGTH")
+        if environ.get("HTTP_TRANSFER_ENCODING") or not length:
+            raise Refused(411, "Content-Length is required")
+        if not length.isdigit():
+            raise Refused(400, f"bad Content-Length {length[:20]!r}")
+        if int(length) > self.ce.max_body:
+            raise Refused(413, f"body larger than {self.ce.max_body} bytes")
+        content_type = _content_type(environ)
         binary = content_type in ("application/json", "") or content_type.endswith("+json")
         if not content_type.startswith("application/cloudevents") and not binary:
-            self._reply(415, f"unsupported Content-Type {content_type!r}")
-            return
+            raise Refused(415, f"unsupported Content-Type {content_type!r}")
+        return bytes(environ["wsgi.input"].read(int(length)))
+
+    def _accept(self, environ: Environ, body: bytes) -> None:
+        headers = {k[5:].lower().replace("_", "-"): str(v) for k, v in environ.items() if k.startswith("HTTP_")}
         try:
-            events = r.parse(content_type, dict(self.headers.items()), body)
-            engine_events = [to_engine_event(e, controller=r.controller, source=r.source) for e in events]
+            events = self.parse(_content_type(environ), headers, body)
+            engine_events = [to_engine_event(e, controller=self.controller, source=self.source) for e in events]
         except InvalidEvent as exc:
-            self._reply(400, f"{exc} ({len(body)} bytes from {self.client_address[0]})")
-            return
+            raise Refused(400, f"{exc} ({len(body)} bytes from {environ.get('REMOTE_ADDR')})") from None
         for engine_event in engine_events:
             if engine_event is None:
-                r.context.count("ignored")
+                self.context.count("ignored")
             else:
-                r.context.emit(engine_event)
-        r.accepted += len(events)
-        self._reply(202)
+                self.context.emit(engine_event)
+        self.accepted += len(events)
+
+    def _reply(self, start_response: StartResponse, code: int, error: str | None = None) -> list[bytes]:
+        body = b"" if error is None else json.dumps({"error": error}).encode()
+        headers = [("Content-Length", str(len(body)))]
+        if error is not None:  # counted before the sender hears back
+            self.rejected += 1
+            self.context.count("malformed" if code == 400 else f"rejected-{code}")
+            log.warning("cloudevents %s: rejected a POST (%d): %s", self.source, code, error)
+            headers += [("Content-Type", "application/json"), ("Connection", "close")]
+        start_response(f"{code} {REASONS.get(code, 'Status')}", headers)
+        return [body]
+
+
+def _content_type(environ: Environ) -> str:
+    return str(environ.get("CONTENT_TYPE") or "").split(";")[0].strip().lower()
