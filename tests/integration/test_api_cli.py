@@ -24,7 +24,6 @@ from autoscaler.engine.messages import Command, DemandUpdate, Stop
 from autoscaler.events import DemandItem, DemandReport
 from autoscaler.testing.fakes import FakeController, FakeDriver, InlineExecutor
 
-
 TOKEN = "letmein"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 """Mutations over TCP need the token; the CLI goes through the Unix socket and needs none."""
