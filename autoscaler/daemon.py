@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from autoscaler.api.history import History
 from autoscaler.api.server import ApiServer
 from autoscaler.assembly import Resolved, ResolvedPlugins, resolve_plugins
 from autoscaler.config.errors import ConfigError
@@ -26,7 +27,7 @@ from autoscaler.config.models import Config
 from autoscaler.counters import PluginCounters
 from autoscaler.discovery import Registry
 from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import DriverSeen, Reconcile, Reload, Stop
+from autoscaler.engine.messages import Command, DriverSeen, Reconcile, Reload, Stop
 from autoscaler.events import Event
 from autoscaler.jenkins.client import JenkinsClient
 from autoscaler.jenkins.credentials import CredentialError, read_token
@@ -96,9 +97,12 @@ class Daemon:
             tick=daemon.tick,
             reconcile=daemon.reconcile_interval,
         )
+        self.history = History()
+        """Demand and supply over the last hour, for the status page (sampled on a timer)."""
+        self.schedule.timers.every("history", self.history.spacing, self._sample_history)
         self.api: ApiServer | None = None
         if serve_api:  # binds now: a port in use fails the start, not later
-            self.api = ApiServer(self.config.api, self.engine, self.counters, self.supervisor)
+            self.api = ApiServer(self.config.api, self.engine, self.counters, self.supervisor, self.history)
         self._engine_thread: threading.Thread | None = None
         self._started: list[Listener] = []
         self._stop = threading.Event()
@@ -145,6 +149,14 @@ class Daemon:
     def engine_running(self) -> bool:
         """The engine's thread is alive (it ends at :class:`Stop` or if the engine crashes)."""
         return self._engine_thread is not None and self._engine_thread.is_alive()
+
+    def _sample_history(self) -> None:
+        """Ask the engine for the pools view; its answer, whenever it comes, is one history sample."""
+        command = Command("pools")
+        command.reply.add_done_callback(
+            lambda f: None if f.cancelled() or f.exception() else self.history.record(f.result())
+        )
+        self.engine.submit(command)
 
     def poll_now(self, controller: str | None) -> None:
         """Poll the demand listeners of ``controller`` (all, if None) right away."""
