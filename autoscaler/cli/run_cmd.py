@@ -10,6 +10,7 @@ import click
 from autoscaler.cli.common import CONFIG_HELP, setup_logging
 from autoscaler.config.errors import ConfigError
 from autoscaler.config.loader import config_path, load_config
+from autoscaler.standby import NotActive
 
 
 @click.command()
@@ -34,11 +35,17 @@ def run(config_file: str | None, once: bool, dry_run: bool, log_level: str) -> N
         for warning in loaded.warnings:
             log.warning("config: %s", warning)
         from autoscaler.daemon import Daemon
+        from autoscaler.standby import become_active
 
+        if not dry_run:  # one active daemon per identity on this host: others stand by
+            become_active(loaded, wait=not once)  # the lock is held until the process ends
         daemon = Daemon(loaded, dry_run=dry_run, serve_api=not once)
     except ConfigError as exc:
         click.echo(f"autoscaler: invalid config:\n{exc}", err=True)
         sys.exit(2)
+    except NotActive as exc:  # stopped while standing by, or --once while another daemon is active
+        click.echo(f"autoscaler: {exc}", err=True)
+        sys.exit(exc.code)
     except Exception as exc:  # credentials unreadable, port taken...
         click.echo(f"autoscaler: cannot start: {exc}", err=True)
         sys.exit(2)

@@ -18,14 +18,14 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def east() -> Iterator[SimJenkins]:
-    with SimJenkins() as jenkins:
+    with SimJenkins(agent_users={"agent": "agent-s3cret"}) as jenkins:
         jenkins.add_job("unit", label="python", duration=1.5)
         yield jenkins
 
 
 @pytest.fixture
 def west() -> Iterator[SimJenkins]:
-    with SimJenkins() as jenkins:
+    with SimJenkins(agent_users={"agent": "agent-s3cret"}) as jenkins:
         jenkins.add_job("unit", label="python", duration=1.5)
         yield jenkins
 
@@ -35,7 +35,10 @@ def two_controllers(east: SimJenkins, west: SimJenkins, tmp: Path) -> dict[str, 
     for name, sim in (("east", east), ("west", west)):
         token = tmp / f"{name}-token"
         token.write_text(sim.token)
-        controllers.append({"name": name, "url": sim.url, "user": sim.user, "token-file": str(token)})
+        agent_token = tmp / f"{name}-agent-token"
+        agent_token.write_text("agent-s3cret")
+        credentials = {"token-file": str(token), "agent-user": "agent", "agent-token-file": str(agent_token)}
+        controllers.append({"name": name, "url": sim.url, "user": sim.user, **credentials})
     pool = {"atoms": ["python"], "command": command_line(), "max": 3, "idle-timeout": "1s"}
     return {
         "controllers": controllers,
