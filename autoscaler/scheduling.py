@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 Submit = Callable[[DemandUpdate | Reconcile | Tick], None]
 """Where the schedule's messages go (the engine's inbox)."""
 
+PLAN_AT_LEAST_EVERY = 30.0
+"""Seconds: the engine plans at least this often (a tick), however long ``daemon.tick`` is, so a
+label's warm-pool ``schedule`` takes effect within a minute of a period's start and end."""
+
 
 def listener_name(listener: DemandListener | DestroyListener) -> str:
     """The name a listener goes by in logs and in the engine's demand view."""
@@ -47,6 +51,8 @@ class Schedule:
         self.timers = Timers()
         self.timers.every("tick", tick, lambda: submit(Tick()), delay_first=True)
         self.timers.every("reconcile", reconcile, lambda: submit(Reconcile()), delay_first=True)
+        if tick > PLAN_AT_LEAST_EVERY:  # a schedule's period must take effect within a minute of its start
+            self.timers.every("plan", PLAN_AT_LEAST_EVERY, lambda: submit(Tick()), delay_first=True)
         self._polls: dict[int, Job] = {
             i: self.timers.every(f"demand-{i}", listener.interval, functools.partial(self.poll, listener))
             for i, listener in enumerate(self._listeners)

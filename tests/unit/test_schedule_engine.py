@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from autoscaler.config.models import Config
 from autoscaler.engine.core import Engine
 from autoscaler.engine.messages import Command, Reload, Tick
 from autoscaler.engine.state import AgentState
+from autoscaler.scheduling import Schedule
 from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver, InlineExecutor
 
 WORKDAYS = {"periods": ["* 8-17 * * mon-fri"], "timezone": "Europe/Berlin", "min-ready": 3}
@@ -76,8 +79,8 @@ class World:
         return len(self.driver.deleted)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def test_a_workday_period_warms_the_pool_at_its_start_and_drains_it_at_its_end() -> None:
@@ -182,3 +185,14 @@ def test_a_reload_brings_a_new_schedule_into_force_at_the_next_plan() -> None:
     assert w.pool() == {"min_ready": 0, "min_ready_source": "label"}
     w.at(utc(2026, 11, 30, 9, 6))
     assert (w.retired(), w.ready()) == (2, 0)
+
+
+@pytest.mark.parametrize(("tick", "gap"), [(1.0, 1.0), (30.0, 30.0), (300.0, 30.0)])
+def test_the_daemon_plans_at_least_every_30_seconds_whatever_its_tick(tick: float, gap: float) -> None:
+    sent: list[object] = []
+    schedule = Schedule(sent.append, [], lambda _: "main", tick=tick, reconcile=10.0)
+    ticking = [job for job in schedule.timers.jobs.values() if job.name in ("tick", "plan")]
+    assert min(job.interval for job in ticking) == gap
+    for job in ticking:
+        job._fn()  # what each job sends: a Tick, which plans
+    assert sent and all(isinstance(message, Tick) for message in sent)
