@@ -54,6 +54,7 @@ MAX_BODY = 64 * 1024
 QUERY_TIMEOUT = 10.0
 READS = {"/v1/pools": "pools", "/v1/agents": "agents", "/v1/demand": "demand", "/v1/events": "events"}
 READS["/v1/status"] = "status"
+READS["/v1/usage"] = "usage"
 MUTATIONS = ("hold", "release", "delete")
 SECURITY_HEADERS = (
     ("Cache-Control", "no-store"),
@@ -263,13 +264,14 @@ class ApiServer:
             if not query["limit"].isdigit():
                 raise HttpError(400, "limit must be a whole number")
             args["limit"] = int(query["limit"])
+        if op == "usage" and "since" in query:
+            args["since"] = _since(query["since"])
         return self.ask(op, **args)
 
     def _metrics(self, start: StartResponse) -> list[bytes]:
-        text = render(self.ask("metrics"), self.counters.snapshot())
-        if self.supervisor is not None:
-            text += self.supervisor.render_metrics()
-        return respond(start, 200, text, "text/plain; version=0.0.4; charset=utf-8")
+        synced = self.ask("metrics")  # the engine's thread brings the readings of its state up to date
+        body, content_type = render(synced["registry"])
+        return respond(start, 200, body, content_type)
 
     def _healthz(self, start: StartResponse) -> list[bytes]:
         """200 ``ok``; 503 when the engine stopped, or (JSON naming them) when a listener's loop is
@@ -311,3 +313,14 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HttpError(400, "bad JSON body: expected a JSON object")
     return body
+
+
+def _since(text: str) -> float:
+    """``GET /v1/usage?since=SECONDS``."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise HttpError(400, f"since must be a positive number of seconds (got {text!r})")
+    return seconds

@@ -30,12 +30,13 @@ COUNTED = {
 
 
 def sync(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
-    """Everything ``/metrics`` exports, brought up to ``now``."""
+    """Everything ``/metrics`` exports, brought up to ``now``; ``registry``: what to render (in
+    process only: this reply is never sent as JSON)."""
     metrics = state.stats.metrics
     metrics.pools((config.controller_of(lab).name, lab.name) for lab in config.labels)
     harvest(state, now)
     metrics.state.set(reading(state, config, now))
-    return {"agents": len(state.agents), "ready": state.ready}
+    return {"registry": metrics.registry, "agents": len(state.agents), "ready": state.ready}
 
 
 def harvest(state: RuntimeState, now: Now) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from autoscaler.config.models import Config
-from autoscaler.engine import failures, reasons
+from autoscaler.engine import failures, phases, reasons, scrape
 from autoscaler.engine.runtime import Now, RuntimeState
 from autoscaler.engine.state import Agent, AgentState
 from autoscaler.engine.stats import percentile
@@ -39,6 +39,7 @@ def agent_row(agent: Agent, now: Now) -> dict[str, Any]:
         "hold_until": iso(None if agent.hold_until is None else now.to_wall(agent.hold_until)),
         "hold_reason": agent.hold_reason or None,
         "failure": failures.classify(agent.comment) if agent.state == AgentState.FAILED else None,
+        **phases.row(agent, now),
     }
 
 
@@ -126,21 +127,8 @@ def status(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
 
 
 def metrics(state: RuntimeState, config: Config, now: Now) -> dict[str, Any]:
-    stats = state.stats
-    return {
-        "pools": pools(state, config, now),
-        "launched": dict(stats.launched),
-        "retired": dict(stats.retired),
-        "launch_failures": dict(stats.launch_failures),
-        "failures": dict(stats.failures),
-        "failure_reasons": {f"{label}\x00{reason}": n for (label, reason), n in state.failure_reasons.items()},
-        "events": {f"{s}\x00{k}": v for (s, k), v in stats.events.items()},
-        "errors": dict(stats.errors),
-        "queue_to_launch": list(stats.queue_to_launch),
-        "boot_seconds": list(stats.boot_seconds),
-        "demand_errors": {n: ld.error for n, ld in state.demand.listeners.items() if ld.error},
-        "ready": state.ready,
-    }
+    """Brings what ``/metrics`` exports up to date (the registry is rendered by the API)."""
+    return scrape.sync(state, config, now)
 
 
 def why(state: RuntimeState, config: Config, now: Now, q: str = "") -> dict[str, Any]:
@@ -162,4 +150,5 @@ QUERIES: dict[str, Callable[..., Any]] = {
     "status": status,
     "metrics": metrics,
     "why": why,
+    "usage": scrape.usage,
 }
