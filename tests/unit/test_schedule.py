@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from autoscaler.cli.main import cli
+from autoscaler.config import load_config
 from autoscaler.config.models import LabelConfig
 from autoscaler.schedule import in_force, matches
 
@@ -21,8 +22,8 @@ def label(*entries: dict[str, Any], min_ready: int = 1) -> LabelConfig:
     return LabelConfig.model_validate({"name": "python", "min-ready": min_ready, "schedule": list(entries)})
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 BERLIN = label(
@@ -166,3 +167,16 @@ def test_a_good_schedule_validates(tmp_path: Path) -> None:
     )
     code, out = validate(tmp_path, text)
     assert code == 0, out
+
+
+def test_the_readme_example_validates_and_means_what_the_readme_says(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Warm pools on a schedule", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    code, out = validate(tmp_path, "controllers:\n  - url: http://j/\n" + example)
+    assert code == 0, out
+    lab = load_config(str(tmp_path / "config.yaml")).config.labels[0]
+    assert in_force(lab, utc(2026, 11, 30, 7, 0)) == (6, 'schedule[0] "* 8-18 * * mon-fri" Europe/Berlin')  # 08:00
+    assert in_force(lab, utc(2026, 11, 30, 17, 59)) == (6, 'schedule[0] "* 8-18 * * mon-fri" Europe/Berlin')  # 18:59
+    assert in_force(lab, utc(2026, 11, 30, 18, 0)) == (1, "label")
+    assert in_force(lab, utc(2026, 12, 5, 9, 0)) == (0, 'schedule[1] "* * * * sat,sun" UTC')
