@@ -18,6 +18,7 @@ __all__ = [
     "ControllerConfig",
     "DaemonConfig",
     "LabelConfig",
+    "LeaderElectionConfig",
     "LimitsConfig",
     "PluginEntry",
     "ScheduleEntry",
@@ -267,6 +268,32 @@ class ApiConfig(Model):
         return value
 
 
+class LeaderElectionConfig(Model):
+    """Several replicas, one active: the holder of a Kubernetes Lease (``coordination.k8s.io/v1``)
+    plans, launches and retires; the others stand by with warm caches and a read-only API."""
+
+    enabled: bool = False
+    """Elect a leader among the replicas (needs get/create/update on leases in the namespace)."""
+    lease_name: str | None = None
+    """Name of the Lease; defaults to ``<daemon.id>-leader``."""
+    namespace: str | None = None
+    """Namespace of the Lease; defaults to the kubernetes driver's namespace."""
+    lease_duration: Duration = Field(default=15.0, gt=0)
+    """How long a standby waits, after it last saw the Lease change, before it takes it."""
+    renew_deadline: Duration = Field(default=10.0, gt=0)
+    """The leader stops acting if it has not renewed for this long (less than lease-duration)."""
+    retry_period: Duration = Field(default=2.0, gt=0)
+    """How often the leader renews and a standby tries to take the Lease."""
+
+    @model_validator(mode="after")
+    def _fenced(self) -> LeaderElectionConfig:
+        if self.renew_deadline >= self.lease_duration:
+            raise ValueError("renew-deadline must be shorter than lease-duration (the leader stops before it expires)")
+        if self.retry_period >= self.renew_deadline:
+            raise ValueError("retry-period must be shorter than renew-deadline (a renewal gets several tries)")
+        return self
+
+
 class DaemonConfig(Model):
     """The daemon itself."""
 
@@ -280,6 +307,9 @@ class DaemonConfig(Model):
     """How often timers (idle, boot, hold expiry) and one-shot busy states are checked."""
     retire_grace: Duration = 10.0
     """How long an agent has to stop after it is asked before it is killed."""
+    leader_election: LeaderElectionConfig = LeaderElectionConfig()
+    """Several replicas, one active (Kubernetes Lease): ``enabled``, ``lease-name`` (``<id>-leader``),
+    ``namespace`` (the driver's), ``lease-duration`` (15s) > ``renew-deadline`` (10s) > ``retry-period`` (2s)."""
 
     @field_validator("id")
     @classmethod
