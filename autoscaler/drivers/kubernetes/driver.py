@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import json
 import logging
 import threading
@@ -81,7 +82,7 @@ class KubernetesDriver(Driver):
                 self._create_agent_secret(spec.name, secret, created["metadata"]["uid"])
         with self._cache_lock:
             self.cache.setdefault(spec.name, created)
-        return handle_of(created, spec.controller.name)
+        return _handle(created, spec.controller.name)
 
     def delete(self, name: str, *, grace: float) -> None:
         what = f"delete pod {name}"
@@ -96,7 +97,7 @@ class KubernetesDriver(Driver):
         with self._cache_lock:
             pods = builtins.list(self.cache.values())
         default = self.context.config.default_controller.name
-        return [handle_of(pod, default) for pod in pods]
+        return [_handle(pod, default) for pod in pods]
 
     def mark_hold(self, name: str, reason: str | None, until: float | None) -> None:
         value = None if reason is None else json.dumps({"reason": reason, "until": until})
@@ -104,6 +105,17 @@ class KubernetesDriver(Driver):
         patch = {"metadata": {"annotations": {podspec.ANN_HOLD: value}}}
         try:
             self._call(what, self.core.patch_namespaced_pod, name, self.namespace, patch)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise errors.api_error(what, exc) from None
+
+    def annotate(self, name: str, annotations: dict[str, str]) -> None:
+        """The job and build the agent ran, on its pod (a ``patch pods``), for cost tools."""
+        what = f"annotate pod {name}"
+        try:
+            self._call(
+                what, self.core.patch_namespaced_pod, name, self.namespace, {"metadata": {"annotations": annotations}}
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise errors.api_error(what, exc) from None
@@ -275,7 +287,7 @@ class KubernetesDriver(Driver):
         return str(rv) if rv else None
 
     def _emit(self, pod: dict[str, Any], *, deleted: bool) -> None:
-        handle = handle_of(pod, self.context.config.default_controller.name)
+        handle = _handle(pod, self.context.config.default_controller.name)
         if deleted:
             handle = AgentHandle(
                 handle.name, handle.label, handle.controller, DriverStatus.EXITED, handle.created, "pod deleted"
@@ -303,6 +315,15 @@ class KubernetesDriver(Driver):
             self.delete(name, grace=0)
         except DriverError as exc:
             log.warning("could not remove pod %s after a failed launch (it will show as a leak): %s", name, exc)
+
+
+def _handle(pod: dict[str, Any], default_controller: str) -> AgentHandle:
+    """What the pod says of its agent, and whether it is scheduled (its ``PodScheduled``
+    condition is true, or it is bound to a node): the ``scheduled`` start-up phase."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    scheduled = any(c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions)
+    bound = bool((pod.get("spec") or {}).get("nodeName"))
+    return dataclasses.replace(handle_of(pod, default_controller), scheduled=scheduled or bound)
 
 
 __all__ = ["KubernetesDriver"]
