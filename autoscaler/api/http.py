@@ -195,6 +195,7 @@ class HttpServer:
         )
         self.server.gateway = _Gateway
         self.server.max_request_header_size = MAX_HEADERS
+        self.server.expiration_interval = 0.1  # how soon the serving loop sees a stop (and drops idle clients)
         self.server.prepare()  # binds now: an address in use fails the start, not later
         self.address = self.server.bind_addr
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)

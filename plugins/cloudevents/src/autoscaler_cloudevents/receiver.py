@@ -117,6 +117,7 @@ class CloudEventsReceiver(DestroyListener):
         )
         server.gateway = _Gateway
         server.max_request_header_size = MAX_HEADERS
+        server.expiration_interval = 0.1  # how soon the serving loop sees a stop
         server.prepare()  # binds now: a port in use fails the start, not later
         return server
 
