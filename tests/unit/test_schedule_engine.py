@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from autoscaler.cli.tables import pools_table
 from autoscaler.config.models import Config
 from autoscaler.engine.core import Engine
 from autoscaler.engine.messages import Command, Reload, Tick
@@ -196,3 +197,19 @@ def test_the_daemon_plans_at_least_every_30_seconds_whatever_its_tick(tick: floa
     for job in ticking:
         job._fn()  # what each job sends: a Tick, which plans
     assert sent and all(isinstance(message, Tick) for message in sent)
+
+
+def test_the_pools_table_marks_a_scheduled_min_ready_and_names_its_entry() -> None:
+    w = World(config(WORKDAYS, **{"min-ready": 1}), utc(2026, 11, 30, 7, 0))
+    w.at(utc(2026, 11, 30, 7, 0))
+    command = Command("pools", {})
+    w.send(command)
+    lines = pools_table(command.reply.result(timeout=1)).splitlines()
+    header, row = lines[0].split(), lines[1].split()
+    assert row[header.index("MIN")] == "3*"
+    assert lines[2] == f"* python: min-ready 3 from {SOURCE}"
+    w.at(utc(2026, 11, 30, 17, 0))
+    command = Command("pools", {})
+    w.send(command)
+    lines = pools_table(command.reply.result(timeout=1)).splitlines()
+    assert lines[1].split()[header.index("MIN")] == "1" and len(lines) == 2
