@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from autoscaler.config.units import format_duration
+from autoscaler.metrics.startup import summary as startup_summary
 
 
 def table(
@@ -87,9 +88,9 @@ def agents_table(agents: list[dict[str, Any]], *, wide: bool = False) -> str:
             format_duration(a["in_state_seconds"]),
             _build(a["build"]),
         )
-        rows.append((*row, a["controller"], a["comment"]) if wide else row)
+        rows.append((*row, a["controller"], startup_summary(a), a["comment"]) if wide else row)
     if wide:
-        return table((*headers, "CONTROLLER", "COMMENT"), rows, max_width=200)
+        return table((*headers, "CONTROLLER", "STARTUP", "COMMENT"), rows, max_width=240)
     return table(headers, rows, shrink=5)
 
 

@@ -20,15 +20,6 @@ from autoscaler.plugin import AgentHandle, DriverStatus
 
 ORIGIN = "launch_requested"
 NOT_REPORTED = "the driver does not report this phase"
-SHORT = {
-    "launch_requested": "queued",
-    "created": "created",
-    "scheduled": "sched",
-    "running": "run",
-    "online": "online",
-    "build_started": "build",
-}
-"""Column names of ``agents -o wide``'s STARTUP (each: seconds since the phase before)."""
 
 
 def requested(rt: RuntimeState, agent: Agent, queue_wait: float | None) -> None:
@@ -92,22 +83,6 @@ def row(agent: Agent, now: Now) -> dict[str, Any]:
         at = agent.phases.get(phase)
         phases[phase] = None if at is None else {"at": _iso(now.to_wall(at)), "seconds": seconds.get(phase)}
     return {"phases": phases, "phase_notes": dict(agent.phase_notes)}
-
-
-def summary(phases: dict[str, Any], notes: dict[str, str]) -> str:
-    """``queued 2s created 0.1s sched n/a run 0s online 4.1s``: what ``agents -o wide`` shows."""
-    parts = []
-    for phase in PHASES:
-        entry = phases.get(phase)
-        if entry is not None and entry.get("seconds") is not None:
-            parts.append(f"{SHORT[phase]} {_secs(entry['seconds'])}")
-        elif phase in notes:
-            parts.append(f"{SHORT[phase]} n/a")
-    return " ".join(parts) or "-"
-
-
-def _secs(value: float) -> str:
-    return f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"
 
 
 def _iso(epoch: float) -> str:
