@@ -23,6 +23,7 @@ from autoscaler.engine.commands import run_command
 from autoscaler.engine.demand import DemandBook
 from autoscaler.engine.effector import Effector
 from autoscaler.engine.effects import StartRetire
+from autoscaler.engine.fence import Fence
 from autoscaler.engine.messages import (
     Command,
     ComputersSeen,
@@ -70,6 +71,7 @@ class Engine:
         credentials: Mapping[str, str | None] | None = None,
         dry_run: bool = False,
         fast_executor: Executor | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.config = config
         self.driver = driver
@@ -84,6 +86,7 @@ class Engine:
         self.inbox: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self.state = RuntimeState(DemandBook(config), TokenBucket(burst_of(config), clock()))
         self._strays = Strays()
+        self.fence = fence or Fence()  # may it act? (a replica: while it leads)
         self._stopped = False
         self.io = Effector(
             self.state,
@@ -137,7 +140,8 @@ class Engine:
 
     def step(self, message: Message) -> None:
         try:
-            self._dispatch(message)
+            if self.fence.admit(self, message):  # a standby only keeps its caches warm
+                self._dispatch(message)
         except Exception:  # the loop must survive any one bad message
             log.exception("engine: error handling %s", type(message).__name__)
 
@@ -365,6 +369,8 @@ class Engine:
     # -- planning and acting ----------------------------------------------------------------
 
     def _plan(self, now: Now) -> None:
+        if not self.fence.may_act():  # fenced: not the leader, or adopting after taking over
+            return
         state = self.state
         result = plan(
             agents=list(state.agents.values()),
