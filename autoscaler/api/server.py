@@ -55,6 +55,7 @@ QUERY_TIMEOUT = 10.0
 READS = {"/v1/pools": "pools", "/v1/agents": "agents", "/v1/demand": "demand", "/v1/events": "events"}
 READS["/v1/status"] = "status"
 READS["/v1/usage"] = "usage"
+READS["/v1/why"] = "why"  # ?q=JOB|QUEUE-ID: why that queued build waits
 MUTATIONS = ("hold", "release", "delete")
 SECURITY_HEADERS = (
     ("Cache-Control", "no-store"),
@@ -266,6 +267,8 @@ class ApiServer:
             args["limit"] = int(query["limit"])
         if op == "usage" and "since" in query:
             args["since"] = _since(query["since"])
+        if op == "why":
+            args["q"] = query.get("q", "")
         return self.ask(op, **args)
 
     def _metrics(self, start: StartResponse) -> list[bytes]:
