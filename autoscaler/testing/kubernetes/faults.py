@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-VERBS = frozenset({"GET", "LIST", "WATCH", "POST", "PATCH", "DELETE", "*"})
+VERBS = frozenset({"GET", "LIST", "WATCH", "POST", "PATCH", "PUT", "DELETE", "*"})
 ACTIONS = frozenset({"status", "hang", "slow", "drop", "reset"})
 QUOTA_MESSAGE = (
     '{kind} "{name}" is forbidden: exceeded quota: compute-resources, '

@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from autoscaler.testing.kubernetes import leases
 from autoscaler.testing.kubernetes.faults import Fault, Faults
 from autoscaler.testing.kubernetes.recorder import Request, rbac_request
 from autoscaler.testing.kubernetes.selectors import parse_selector
@@ -121,6 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         if self.api.token is not None and self.headers.get("Authorization") != f"Bearer {self.api.token}":
             self._send(401, ApiError(401, "Unauthorized", "Unauthorized").status())
+            return
+        if leases.serve(self, method):  # coordination.k8s.io/v1 leases (leader election)
             return
         route = self._route()
         length = int(self.headers.get("Content-Length") or 0)
@@ -269,6 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._handle("PATCH")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
 
 
 def _name(raw: bytes) -> str:
