@@ -72,7 +72,7 @@ def why(daemon: Daemon, build: str) -> dict[str, Any]:
 
 
 def kind_is(daemon: Daemon, build: str, kind: str) -> bool:
-    return why(daemon, build)["kind"] == kind
+    return bool(why(daemon, build)["kind"] == kind)
 
 
 def test_why_names_capacity_agents_and_jenkins(sim: SimJenkins, tmp_path: Path) -> None:

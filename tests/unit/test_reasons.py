@@ -49,7 +49,8 @@ class World:
         return {i["key"]: i["reason"]["kind"] for i in self.ask("demand")["items"]}
 
     def limit(self, label: str = "python") -> str | None:
-        return {p["label"]: p["blocked_by"] for p in self.ask("pools")}[label]
+        limits: dict[str, str | None] = {p["label"]: p["blocked_by"] for p in self.ask("pools")}
+        return limits[label]
 
 
 def test_the_global_max_agents_is_named_when_it_binds_not_the_label_max() -> None:
