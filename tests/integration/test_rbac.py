@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes.client import ApiClient, Configuration, CoordinationV1Api
 
 from autoscaler.drivers.kubernetes.driver import KubernetesDriver
 from autoscaler.drivers.kubernetes.podspec import build_pod
 from autoscaler.engine.core import Engine
 from autoscaler.engine.messages import DemandUpdate, DriverSeen, Reconcile, Tick
 from autoscaler.events import DemandItem, DemandReport
+from autoscaler.leader import LeaderElector
 from autoscaler.testing.fakes import FakeClock, InlineExecutor
 from tests.integration.k8s_world import NS, K8sWorld
 
@@ -90,9 +92,33 @@ def agent_lifecycle(label: str) -> Callable[[K8sWorld], None]:
     return run
 
 
+def leader_election(world: K8sWorld) -> None:
+    """Two replicas: the first creates the Lease and renews it, the second stands by, the first
+    hands it back on a clean stop and the second takes it."""
+    cfg = Configuration()
+    cfg.host = world.api.url
+    api = CoordinationV1Api(ApiClient(cfg))
+    settings = world.config.daemon.leader_election.model_copy(update={"enabled": True})
+    clock = FakeClock()
+
+    def replica(identity: str) -> LeaderElector:
+        lease = settings.lease_name or f"{world.config.daemon.id}-leader"
+        return LeaderElector(api, settings, name=lease, namespace=NS, identity=identity, clock=clock)
+
+    first, second = replica("autoscaler-0"), replica("autoscaler-1")
+    try:
+        assert first.try_once() and not second.try_once()
+        clock.advance(settings.retry_period)
+        assert first.try_once()  # renewed
+        first.release()
+        assert second.try_once()
+    finally:
+        api.api_client.close()
+
+
 SCENARIOS: dict[str, list[Callable[[K8sWorld], None]]] = {
-    "swarm": [agent_lifecycle("python")],
-    "inbound": [agent_lifecycle("java")],
+    "swarm": [agent_lifecycle("python"), leader_election],
+    "inbound": [agent_lifecycle("java"), leader_election],
 }
 """Per overlay, everything the daemon does to the API in that deployment."""
 

@@ -98,7 +98,9 @@ def test_deployment_fits_its_config_and_secrets(rendered: tuple[str, list[dict[s
     deployment = one(docs, "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == one(docs, "ServiceAccount")["metadata"]["name"]
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["replicas"] == 2 and config.daemon.leader_election.enabled  # one acts, one stands by
+    env = {e["name"]: e for e in pod["containers"][0].get("env", [])}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # its identity in the Lease
     (container,) = pod["containers"]
     assert container["image"] == "registry.example.org/ci/autoscaler:0.1.0"
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
