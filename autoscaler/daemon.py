@@ -31,6 +31,7 @@ from autoscaler.engine.messages import Command, DriverSeen, Reconcile, Reload, S
 from autoscaler.events import Event
 from autoscaler.jenkins.client import JenkinsClient
 from autoscaler.jenkins.credentials import CredentialError, read_token
+from autoscaler.leader import elector_for
 from autoscaler.plugin import DemandListener, DestroyListener, Driver, PluginContext
 from autoscaler.scheduling import Schedule, listener_name
 from autoscaler.supervision import Supervisor
@@ -87,6 +88,8 @@ class Daemon:
         )
         self.demand_listeners: list[DemandListener] = [self._build(r) for r in self.plugins.demand]
         self.destroy_listeners: list[DestroyListener] = [self._build(r) for r in self.plugins.destroy]
+        self.elector = elector_for(self.config, self.driver, self.engine, self.engine.state.stats.metrics.registry)
+        """Leader election among replicas (``daemon.leader-election``); None: this daemon always acts."""
         self.listener_start_timeout = 10.0
         """How long a listener's ``start()`` may take before the daemon goes on without waiting."""
         daemon = self.config.daemon
@@ -179,6 +182,8 @@ class Daemon:
 
     def start(self) -> None:
         """Boot, then start the schedule and the API."""
+        if self.elector is not None:  # a replica acts only while it leads
+            self.elector.start()
         self._boot(self.listeners(), engine_thread=True)
         self.schedule.start()
         if self.api is not None:
@@ -245,6 +250,8 @@ class Daemon:
     def stop(self) -> None:
         """Stop listening and planning; running agents are left alone (adopted at next start)."""
         log.info("stopping; running agents are left as they are")
+        if self.elector is not None:  # stop acting first, then hand the Lease over
+            self.elector.stop()
         self.schedule.stop()
         for listener in self._started:
             try:

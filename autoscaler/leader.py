@@ -30,7 +30,10 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from autoscaler.config.models import LeaderElectionConfig
+from autoscaler.config.models import Config, LeaderElectionConfig
+from autoscaler.engine.core import Engine
+from autoscaler.engine.fence import Fence
+from autoscaler.engine.messages import Tick
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class LeaderElector:
         self._was_leading = False
         self.transitions = 0
         """Times this replica became the leader."""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def leading(self) -> bool:
         """Whether this replica may act now (thread-safe: one read of a float)."""
@@ -172,12 +177,38 @@ class LeaderElector:
             stop.wait(self.settings.retry_period)
         self.release()
 
-    # -- the leader's wait for its own deadline: the loop above may sleep through it ----------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, args=(self._stop,), name="leader-election", daemon=True)
+        self._thread.start()
 
-    def watch(self, stop: threading.Event, poll: float = 0.2) -> None:
-        """Report the end of leadership at the deadline even while a renewal hangs."""
-        while not stop.wait(poll):
-            self._notify()
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop trying, stop acting and release the Lease (a standby takes it at its next try)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+def elector_for(config: Config, driver: object, engine: Engine, registry: CollectorRegistry) -> LeaderElector | None:
+    """Put ``engine`` behind an elector when ``daemon.leader-election`` is on (the Lease is reached
+    through the kubernetes driver's API client); export ``autoscaler_leader`` either way."""
+    settings = config.daemon.leader_election
+    elector: LeaderElector | None = None
+    if settings.enabled:
+        client = getattr(driver, "api_client", None)
+        if client is None:
+            raise ValueError("daemon.leader-election needs the kubernetes driver (it keeps the Lease in the cluster)")
+        elector = LeaderElector(
+            CoordinationV1Api(client),
+            settings,
+            name=settings.lease_name or f"{config.daemon.id}-leader",
+            namespace=settings.namespace or str(getattr(driver, "namespace", "default")),
+            identity=identity(),
+            on_change=lambda leading: engine.submit(Tick()),  # the engine looks at once
+        )
+        engine.fence = Fence(elector.leading)
+    registry.register(LeaderCollector(engine.fence.leading))
+    return elector
 
 
 class LeaderCollector(Collector):
@@ -190,7 +221,3 @@ class LeaderCollector(Collector):
         gauge = GaugeMetricFamily("autoscaler_leader", "1 while this replica leads (plans, launches and retires).")
         gauge.add_metric([], 1.0 if self.leading() else 0.0)
         yield gauge
-
-
-def register_gauge(registry: CollectorRegistry, leading: Callable[[], bool]) -> None:
-    registry.register(LeaderCollector(leading))
