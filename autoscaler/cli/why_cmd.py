@@ -70,6 +70,4 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  waits for: {reason['text']}  [{reason['kind']}]")
         if reason.get("until"):
             lines.append(f"  until: {reason['until']}")
-        if item.get("jenkins_why"):
-            lines.append(f"  Jenkins says: {item['jenkins_why']}")
     return "\n".join(lines)

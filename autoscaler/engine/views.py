@@ -136,6 +136,7 @@ def why(state: RuntimeState, config: Config, now: Now, q: str = "") -> dict[str,
     listeners whose demand is unknown."""
     found = reasons.lookup(state, config, now, q)
     for item in found:
+        item["waiting_seconds"] = round(max(0.0, now.wall - item["since"]), 1)
         item["since"] = iso(item["since"])
         item["reason"]["until"] = iso(item["reason"]["until"])
     errors = [f"listener {n}: {ld.error}" for n, ld in state.demand.listeners.items() if ld.error]
