@@ -13,7 +13,11 @@ import click
 from autoscaler.cli.client import ApiClient, ApiError
 
 CONFIG_HELP = "Config file (default: $AUTOSCALER_CONFIG, else /etc/autoscaler/config.yaml)."
-API_HELP = "API URL (default: $AUTOSCALER_API, else the config's api.listen)."
+API_HELP = (
+    "API address, unix:///path/api.sock or http://host:port (default: $AUTOSCALER_API, else the config's"
+    " api.socket, /run/autoscaler/api.sock unless only api.listen is set). The bearer token (needed for"
+    " changes over TCP): $AUTOSCALER_API_TOKEN, else the config's api.token-file."
+)
 
 
 def setup_logging(level: str) -> None:
