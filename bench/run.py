@@ -539,7 +539,9 @@ def bench_footprint() -> None:
         token.write_text(sim.token)
         port = 18000 + os.getpid() % 1000
         config = {
-            "controllers": [{"url": sim.url, "user": sim.user, "token-file": str(token)}],
+            "controllers": [
+                {"url": sim.url, "user": sim.user, "token-file": str(token), "agent-user": "a", "agent-token-env": "A"}
+            ],
             "driver": {"type": "local", "work-dir": str(Path(tmp, "agents"))},
             "demand-listeners": [{"type": "jenkins-queue", "interval": "5s"}],
             "destroy-listeners": [{"type": "zmq", "endpoints": [sim.zmq_endpoint]}],

@@ -4,10 +4,12 @@ Each agent runs the label's ``command`` in its own session and working directory
 goes to a per-agent log file. A state file per agent (pid, process start time) lets a restarted
 daemon adopt live agents and forget dead ones; processes carry their agent name and the daemon
 id in their environment, so an agent whose state file was never written is still found.
-The Jenkins credential is passed in an environment variable, never on the command line; an
-inbound label's agent gets its node's secret (``JENKINS_SECRET``) instead, its node registered by
-the framework (:mod:`autoscaler.inbound`). The environment is the framework's
-(:mod:`autoscaler.agent_env`), the same a pod of the label gets.
+A swarm agent gets the controller's agent credential (``agent-user``'s token, never the daemon's)
+in an environment variable, never on the command line; an inbound label's agent gets its node's
+secret (``JENKINS_SECRET``) instead, its node registered by the framework (:mod:`autoscaler.inbound`).
+A config whose swarm agents would have no credential of their own is refused when the driver is
+built. The environment is the framework's (:mod:`autoscaler.agent_env`), the same a pod of the
+label gets. Processes found in ``/proc`` are adopted only as :mod:`.local_procs` trusts them.
 """
 
 from __future__ import annotations
@@ -27,8 +29,14 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoscaler.agent_env import AGENT_NAME, DAEMON_ID, AgentEnv, Secret, agent_env, fill
+from autoscaler.agent_env import AgentEnv, Secret, agent_credential_problems, agent_env, fill, has_daemon_token
+from autoscaler.drivers.local_procs import alive as _alive
+from autoscaler.drivers.local_procs import inside, scan_orphans
+from autoscaler.drivers.local_procs import signal_group as _signal_group
+from autoscaler.drivers.local_procs import start_ticks as _start_ticks
+from autoscaler.drivers.local_procs import wait_gone as _wait_gone
 from autoscaler.inbound import inbound_launch, node_secret_of
+from autoscaler.jenkins.credentials import CredentialError, read_token
 from autoscaler.plugin import (
     AgentHandle,
     Driver,
@@ -91,7 +99,11 @@ class LocalDriver(Driver):
         assert isinstance(settings, LocalSettings)
         self.local = settings
         self.daemon_id = context.config.daemon.id
+        problems = agent_credential_problems(context.config)
+        if problems:
+            raise DriverError("\n".join(problems), transient=False)
         root = Path(settings.work_dir)
+        self.root = root
         self.state_dir = root / "agents"
         self.work_root = root / "work"
         self.log_dir = root / "logs"
@@ -106,6 +118,9 @@ class LocalDriver(Driver):
         lab = spec.label
         if lab.command is None:
             raise DriverError(f"label {lab.name!r} has no command for the local driver", transient=False)
+        self._check_credential(spec)
+        if not self._safe_name(spec.name):
+            raise DriverError(f"agent name {spec.name!r} would make a path outside {self.root}", transient=False)
         workdir = self.work_root / spec.name
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = self.log_dir / f"{spec.name}.log"
@@ -136,6 +151,33 @@ class LocalDriver(Driver):
             self._children[spec.name] = proc
         log.info("started %s (pid %d): %s", spec.name, proc.pid, " ".join(argv[:3]))
         return self._handle(record)
+
+    @staticmethod
+    def _check_credential(spec: LaunchSpec) -> None:
+        """A swarm agent gets the agent credential or nothing: never the daemon's own token."""
+        if spec.label.connect != "swarm" or not has_daemon_token(spec.controller):
+            return
+        if spec.credential is None:
+            raise DriverError(
+                f"controller {spec.controller.name!r} has no agent credential (agent-user, agent-token-file) "
+                f"for swarm label {spec.label.name!r}, and agents never get the daemon's token",
+                transient=False,
+            )
+        try:
+            daemon_token = read_token(spec.controller)
+        except CredentialError:
+            daemon_token = None
+        if daemon_token is not None and spec.credential == daemon_token:
+            raise DriverError(
+                f"controller {spec.controller.name!r}: the agent credential is the daemon's own token; "
+                "give agents a token of a user that may only connect agents",
+                transient=False,
+            )
+
+    def _safe_name(self, name: str) -> bool:
+        """Every path made from ``name`` stays inside the work dir."""
+        paths = (self.state_dir / f"{name}.json", self.work_root / name, self.log_dir / f"{name}.log")
+        return "/" not in name and name not in ("", ".", "..") and all(inside(p, self.root) for p in paths)
 
     def _environment(self, env: AgentEnv, spec: LaunchSpec) -> dict[str, str]:
         """Inherited variables, then the agent's; each secret only when there is one to give."""
@@ -187,6 +229,9 @@ class LocalDriver(Driver):
         return pid if pid and _alive(pid, ticks) else None
 
     def delete(self, name: str, *, grace: float) -> None:
+        if not self._safe_name(name):
+            log.error("not deleting agent %r: its name would make a path outside %s", name, self.root)
+            return
         record = self._read(name)
         with self._lock:
             child = self._children.pop(name, None)
@@ -206,7 +251,10 @@ class LocalDriver(Driver):
             child.poll()
         (self.state_dir / f"{name}.json").unlink(missing_ok=True)
         if record is not None and not self.local.keep_workdirs:
-            shutil.rmtree(record.workdir, ignore_errors=True)
+            if os.path.realpath(record.workdir) == os.path.realpath(self.work_root / name):
+                shutil.rmtree(record.workdir, ignore_errors=True)
+            else:
+                log.error("not removing %s: it is not the working directory of agent %s", record.workdir, name)
 
     def list(self) -> builtins.list[AgentHandle]:
         handles: builtins.list[AgentHandle] = []
@@ -259,6 +307,8 @@ class LocalDriver(Driver):
         os.replace(tmp, path)
 
     def _read(self, name: str) -> _Record | None:
+        if not self._safe_name(name):
+            return None
         path = self.state_dir / f"{name}.json"
         try:
             data = json.loads(path.read_text())
@@ -271,43 +321,27 @@ class LocalDriver(Driver):
             return None
 
     def _orphans(self, known: set[str]) -> builtins.list[_Record]:
-        """Processes that carry our daemon id but have no state file (a launch interrupted)."""
+        """Processes that carry our daemon id but have no state file (a launch interrupted),
+        those :func:`~.local_procs.scan_orphans` trusts."""
         found: builtins.list[_Record] = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            pid = int(entry.name)
-            try:
-                if os.getpgid(pid) != pid:
-                    continue
-                raw = (entry / "environ").read_bytes()
-            except (OSError, ProcessLookupError):
-                continue
-            env = dict(part.split(b"=", 1) for part in raw.split(b"\0") if b"=" in part)
-            if env.get(DAEMON_ID.encode()) != self.daemon_id.encode():
-                continue
-            name = env.get(AGENT_NAME.encode(), b"").decode()
-            if not name or name in known:
-                continue
-            if not env.get(b"AGENT_WORKDIR", b"").decode().startswith(str(self.work_root) + os.sep):
-                continue  # same daemon id, other work-dir: another daemon's agent
-            label = env.get(b"AGENT_LABEL", b"").decode()
-            workdir = env.get(b"AGENT_WORKDIR", b"").decode()
-            controller = self.context.config.default_controller.name
-            for lab in self.context.config.labels:
-                if lab.name == label:
-                    controller = self.context.config.controller_of(lab).name
+        config = self.context.config
+        prefix = config.daemon.name_prefix
+        for orphan in scan_orphans(self.daemon_id, known, root=self.root, work_root=self.work_root, prefix=prefix):
+            controller = config.default_controller.name
+            for lab in config.labels:
+                if lab.name == orphan.label:
+                    controller = config.controller_of(lab).name
             found.append(
                 _Record(
-                    name,
-                    label,
+                    orphan.name,
+                    orphan.label,
                     controller,
                     self.daemon_id,
-                    pid,
-                    _start_ticks(pid) or 0,
+                    orphan.pid,
+                    _start_ticks(orphan.pid) or 0,
                     time.time(),
-                    workdir,
-                    str(self.log_dir / f"{name}.log"),
+                    orphan.workdir,
+                    str(self.log_dir / f"{orphan.name}.log"),
                 )
             )
         return found
@@ -318,49 +352,3 @@ def _argv(command: str | list[str], values: dict[str, str]) -> list[str]:
     if isinstance(command, str):
         return ["/bin/sh", "-c", fill(command, values)]
     return [fill(part, values) for part in command]
-
-
-def _start_ticks(pid: int) -> int | None:
-    """Process start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
-
-
-def _alive(pid: int, start_ticks: int | None) -> bool:
-    """The process exists, is not a zombie, and is the one we started (same start time)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):
-        return False
-    return not start_ticks or int(fields[19]) == start_ticks
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError as exc:
-        raise DriverError(f"not allowed to signal process group {pid}: {exc}") from None
-
-
-def _wait_gone(pid: int, ticks: int | None, child: subprocess.Popen[bytes] | None, timeout: float) -> bool:
-    if child is not None:
-        try:
-            child.wait(timeout=timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    deadline = time.monotonic() + timeout
-    while _alive(pid, ticks):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.05)
-    return True

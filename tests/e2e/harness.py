@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -27,11 +28,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def agent_credential(sim: SimJenkins, tmp: Path) -> dict[str, str]:
+    """The controller keys of an agent credential: the sim's first agent user (one is added to a
+    sim that has none), its token in a file, as an operator configures it."""
+    if not sim.agent_users:
+        sim.agent_users["agent"] = "agent-" + secrets.token_hex(8)
+    user, token = next(iter(sim.agent_users.items()))
+    path = tmp / "agent-token"
+    path.write_text(token)
+    return {"agent-user": user, "agent-token-file": str(path)}
+
+
 def sim_config(sim: SimJenkins, tmp: Path, **overrides: Any) -> dict[str, Any]:
     token = tmp / "jenkins-token"
     token.write_text(sim.token)
+    controller = {"name": "main", "url": sim.url, "user": sim.user, "token-file": str(token)}
     config: dict[str, Any] = {
-        "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token-file": str(token)}],
+        "controllers": [{**controller, **agent_credential(sim, tmp)}],
         "driver": {"type": "local", "work-dir": str(tmp / "agents"), "inherit-env": ["PATH", "HOME", "PYTHONPATH"]},
         "demand-listeners": [
             {"name": "queue", "type": "jenkins-queue", "interval": "0.5s", "label-source": "placeholders"}

@@ -24,7 +24,7 @@ from autoscaler.daemon import Daemon
 from autoscaler.engine.messages import Command
 from autoscaler.testing.jenkins import SimJenkins
 from autoscaler.testing.swarm_agent import command_line
-from tests.e2e.harness import agent_processes, free_port, write
+from tests.e2e.harness import agent_credential, agent_processes, free_port, write
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,14 @@ def fault_config(sim: SimJenkins, tmp: Path, daemon_id: str, **overrides: Any) -
     token.write_text(sim.token)
     config: dict[str, Any] = {
         "controllers": [
-            {"name": "main", "url": sim.url, "user": sim.user, "token-file": str(token), "timeout": "1.5s"}
+            {
+                "name": "main",
+                "url": sim.url,
+                "user": sim.user,
+                "token-file": str(token),
+                "timeout": "1.5s",
+                **agent_credential(sim, tmp),
+            }
         ],
         "driver": {"type": "local", "work-dir": str(tmp / "agents"), "inherit-env": ["PATH", "HOME", "PYTHONPATH"]},
         "demand-listeners": [

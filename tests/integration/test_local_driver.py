@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -42,6 +44,8 @@ def make_driver(tmp_path: Path, on_term: str = "lambda *a: sys.exit(0)") -> tupl
                     "agent-url": "http://internal:8080/",
                     "user": "bot",
                     "token": "unused",
+                    "agent-user": "agent-bot",
+                    "agent-token-env": "UNUSED_AGENT_TOKEN",
                 }
             ],
             "labels": [
@@ -104,7 +108,7 @@ def test_agent_gets_identity_in_env_and_secret_only_in_env(tmp_path: Path) -> No
     assert (env["AGENT_NAME"], env["JENKINS_URL"], env["JENKINS_USER"], env["EXTRA"]) == (
         "ci-python-abc123",
         "http://internal:8080/",
-        "bot",
+        "agent-bot",  # the agent user, never the daemon's
         "1",
     )
     assert seen["cwd"] == str(driver.work_root / "ci-python-abc123")
@@ -189,7 +193,7 @@ def test_a_hold_is_recorded_in_the_state_file(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sim() -> Iterator[SimJenkins]:
-    jenkins = SimJenkins().start()
+    jenkins = SimJenkins(agent_users={"agents": "agent-t0ken"}).start()
     yield jenkins
     jenkins.stop()
 
@@ -244,7 +248,16 @@ def test_a_frozen_agent_neither_connects_nor_takes_a_build_until_thawed(tmp_path
 
     config = Config.model_validate(
         {
-            "controllers": [{"name": "main", "url": sim.url, "user": sim.user, "token": sim.token}],
+            "controllers": [
+                {
+                    "name": "main",
+                    "url": sim.url,
+                    "user": sim.user,
+                    "token": sim.token,
+                    "agent-user": "agents",
+                    "agent-token-env": "UNUSED_AGENT_TOKEN",
+                }
+            ],
             "labels": [{"name": "python", "command": command_line(retry=0.2)}],
             "daemon": {"id": "test-daemon"},
         }
@@ -255,7 +268,9 @@ def test_a_frozen_agent_neither_connects_nor_takes_a_build_until_thawed(tmp_path
     driver = LocalDriver(settings, context)
     sim.add_job("unit", label="python", duration=0.2)
     register = sim.faults.add("POST", "/plugin/swarm/createSlave", hang=True)
-    driver.launch(LaunchSpec("ci-python-frozen", config.labels[0], config.default_controller, "test-daemon", sim.token))
+    driver.launch(
+        LaunchSpec("ci-python-frozen", config.labels[0], config.default_controller, "test-daemon", "agent-t0ken")
+    )
     sim.wait_for(lambda: register.hits == 1, 20, "the agent registering")
     assert driver.freeze("ci-python-frozen")
     sim.trigger("unit")
@@ -269,3 +284,58 @@ def test_a_frozen_agent_neither_connects_nor_takes_a_build_until_thawed(tmp_path
     sim.wait_for(lambda: sim.model.builds_done() == 1, 20, "the thawed agent to connect and build")
     driver.delete("ci-python-frozen", grace=5)
     assert driver.list() == []
+
+
+def plant(driver: LocalDriver, name: str, workdir: str) -> subprocess.Popen[bytes]:
+    """A process anyone on the machine could start, claiming to be one of this daemon's agents."""
+    env = {"PATH": os.environ["PATH"], "AUTOSCALER_DAEMON_ID": "test-daemon", "AUTOSCALER_AGENT_NAME": name}
+    env.update({"AGENT_LABEL": "python", "AGENT_WORKDIR": workdir})
+    return subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+
+
+def test_a_planted_process_with_a_path_for_a_name_is_not_adopted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    driver, _ = make_driver(tmp_path)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("precious")
+    before = {p for p in tmp_path.rglob("*") if not p.is_relative_to(driver.root)}
+    bad = [
+        plant(driver, "../../x", f"{driver.work_root}/../../x"),
+        plant(driver, "../../victim", f"{driver.work_root}/../../victim"),
+        plant(driver, "not-ours-abc123", f"{driver.work_root}/not-ours-abc123"),
+        plant(driver, "ci-python-abcdef", str(driver.work_root / "ci-python-abcdef" / ".." / ".." / "..")),
+    ]
+    try:
+        with caplog.at_level(logging.ERROR, logger="autoscaler.drivers.local_procs"):
+            assert driver.list() == []
+            assert driver.list() == []  # looked at again: still left alone, and not logged again
+        for proc in bad:
+            assert sum(f"process {proc.pid} " in r.getMessage() for r in caplog.records) == 1, (proc.args, caplog.text)
+        assert "'../../x'" in caplog.text
+        driver.delete("../../victim", grace=0)  # a name that is a path is never used as one
+        driver.delete("../../x", grace=0)
+        assert all(proc.poll() is None for proc in bad)  # left alone: nothing signalled
+        assert (victim / "keep").read_text() == "precious"  # nothing removed
+        after = {p for p in tmp_path.rglob("*") if not p.is_relative_to(driver.root)}
+        assert after == before  # nothing written outside the work dir
+        assert list(driver.state_dir.iterdir()) == []
+    finally:
+        for proc in bad:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_a_planted_agent_workdir_symlink_out_of_the_work_dir_is_not_adopted(tmp_path: Path) -> None:
+    driver, _ = make_driver(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (driver.work_root / "ci-python-zzzzzz").symlink_to(outside)
+    proc = plant(driver, "ci-python-zzzzzz", str(driver.work_root / "ci-python-zzzzzz"))
+    try:
+        assert driver.list() == []
+        assert outside.exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

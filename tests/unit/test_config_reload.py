@@ -17,7 +17,7 @@ from autoscaler.daemon import Daemon
 def daemon(tmp_path: Path) -> Iterator[Daemon]:
     path = tmp_path / "config.yaml"
     path.write_text(
-        "controllers: [{url: 'http://127.0.0.1:9/', user: u, token: t0ken}]\n"
+        "controllers: [{url: 'http://127.0.0.1:9/', user: u, token: t0ken, agent-user: a, agent-token-env: A_TOKEN}]\n"
         f"driver: {{type: local, work-dir: '{tmp_path / 'work'}'}}\n"
         "labels:\n  - {name: python, command: 'true', max: 4}\n"
     )
