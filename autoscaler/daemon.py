@@ -12,13 +12,14 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pydantic import BaseModel
 
 from autoscaler.api.history import History
+from autoscaler.agent_env import AgentCredentials
 from autoscaler.api.server import ApiServer
 from autoscaler.assembly import Resolved, ResolvedPlugins, resolve_plugins
 from autoscaler.config.errors import ConfigError
@@ -43,23 +44,6 @@ log = logging.getLogger(__name__)
 Listener = DemandListener | DestroyListener
 
 
-class _Tokens(Mapping[str, "str | None"]):
-    """Each controller's token as its client holds it now (re-read after a 401 or a reload):
-    agents launched after a rotation get the new one."""
-
-    def __init__(self, clients: Mapping[str, JenkinsClient]) -> None:
-        self._clients = clients
-
-    def __getitem__(self, name: str) -> str | None:
-        return self._clients[name].token
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._clients)
-
-    def __len__(self) -> int:
-        return len(self._clients)
-
-
 class Daemon:
     def __init__(
         self, loaded: LoadedConfig, registry: Registry | None = None, *, dry_run: bool = False, serve_api: bool = True
@@ -82,7 +66,7 @@ class Daemon:
             self.clients,
             self.pool,
             request_poll=self.poll_now,
-            credentials=_Tokens(self.clients),
+            credentials=AgentCredentials(lambda: self.config),  # agent-user's token, never the daemon's
             dry_run=dry_run,
             fast_executor=self.fast_pool,
         )
