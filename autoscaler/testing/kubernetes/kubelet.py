@@ -59,6 +59,10 @@ class Kubelet:
         self.start_delay = start_delay
         self.backoff_delay = backoff_delay
         self.running: dict[str, _Running] = {}
+        self.unschedulable: str | None = None
+        """While set, new pods stay Pending unscheduled, with this as the scheduler's message."""
+        self.pull_seconds = 0.0
+        """How long pulling an image takes (the container waits in ``ContainerCreating`` meanwhile)."""
         self.logs = tempfile.TemporaryDirectory(prefix="kubelet-")
         self._stop = threading.Event()
         self._seen: dict[str, float] = {}
@@ -93,6 +97,21 @@ class Kubelet:
 
         self.store.update("pods", self.namespace, name, mark)
 
+    def oom_kill(self, name: str) -> None:
+        """The kernel's OOM killer ends a pod's process: it fails with ``OOMKilled``, exit code 137."""
+        run = self.running.pop(name, None)
+        if run is not None:
+            _signal(run.proc, signal.SIGKILL)
+            run.proc.wait(timeout=5)
+
+        def mark(pod: Obj) -> None:
+            pod["status"]["phase"] = "Failed"
+            for status in pod["status"].get("containerStatuses") or []:
+                status["ready"] = False
+                status["state"] = {"terminated": {"exitCode": 137, "reason": "OOMKilled", "finishedAt": now_iso()}}
+
+        self.store.update("pods", self.namespace, name, mark)
+
     # -- the loop ---------------------------------------------------------------------------
 
     def _loop(self) -> None:
@@ -120,10 +139,40 @@ class Kubelet:
             self._terminate(name, run, now)
         elif run is not None and run.proc.poll() is not None:
             self._exited(name, run.proc.returncode)
+        elif phase == "Pending" and self.unschedulable is not None and not pod["spec"].get("nodeName"):
+            self._unschedulable(name, self.unschedulable)
         elif phase == "Pending":
             first = self._seen.setdefault(name, now)
-            if now - first >= self.start_delay:
+            if now - first >= self.start_delay + self._pulling(name, pod, now - first):
                 self._start(name, pod, now - first)
+
+    def _unschedulable(self, name: str, message: str) -> None:
+        condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+
+        def pending(p: Obj) -> None:
+            p["status"]["conditions"] = [condition]
+
+        with self.store.lock:
+            pod = self.store.objects.get(("pods", self.namespace, name))
+            if pod is None or (pod["status"].get("conditions") or [None])[0] == condition:
+                return
+        self.store.update("pods", self.namespace, name, pending)
+
+    def _pulling(self, name: str, pod: Obj, waited: float) -> float:
+        """Seconds of pulling left to wait for (the pod is scheduled and shows ``ContainerCreating``)."""
+        if self.pull_seconds <= 0 or waited >= self.start_delay + self.pull_seconds:
+            return self.pull_seconds if self.pull_seconds > 0 else 0.0
+        container = pod["spec"]["containers"][0]
+        if image_key(container.get("image", "")) in self.images:
+
+            def scheduled(p: Obj) -> None:
+                p["spec"]["nodeName"] = "sim-node-1"
+                p["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"}]
+
+            if not pod["spec"].get("nodeName"):
+                self.store.update("pods", self.namespace, name, scheduled)
+            self._waiting(name, container, "ContainerCreating", "")
+        return self.pull_seconds
 
     def _start(self, name: str, pod: Obj, waited: float) -> None:
         container = pod["spec"]["containers"][0]
