@@ -18,8 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autoscaler.api.history import History
 from autoscaler.agent_env import AgentCredentials
+from autoscaler.api.history import History
+from autoscaler.api.metrics import ListenerCollector
 from autoscaler.api.server import ApiServer
 from autoscaler.assembly import Resolved, ResolvedPlugins, resolve_plugins
 from autoscaler.config.errors import ConfigError
@@ -33,6 +34,7 @@ from autoscaler.events import Event
 from autoscaler.jenkins.client import JenkinsClient
 from autoscaler.jenkins.credentials import CredentialError, read_token
 from autoscaler.leader import elector_for
+from autoscaler.metrics.families import Metrics
 from autoscaler.plugin import DemandListener, DestroyListener, Driver, PluginContext
 from autoscaler.scheduling import Schedule, listener_name
 from autoscaler.supervision import Supervisor
@@ -53,9 +55,13 @@ class Daemon:
         self.registry = registry or Registry.discover()
         self.plugins: ResolvedPlugins = resolve_plugins(loaded, self.registry)
         self.dry_run = dry_run
-        self.counters = PluginCounters()
+        self.metrics = Metrics()
+        """The daemon's own Prometheus registry (``/metrics``) and the families the engine updates."""
+        self.metrics.add_process_metrics()
+        self.counters = PluginCounters(self.metrics.registry)
         self.supervisor = Supervisor()
         """Runs the listeners' threads, restarts them when they fail, and reports their health."""
+        self.metrics.registry.register(ListenerCollector(self.supervisor))
         self.clients = {c.name: JenkinsClient(c) for c in self.config.controllers}
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="io")
         self.fast_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="jenkins")
@@ -70,6 +76,7 @@ class Daemon:
             dry_run=dry_run,
             fast_executor=self.fast_pool,
         )
+        self.engine.state.stats.metrics = self.metrics
         self.demand_listeners: list[DemandListener] = [self._build(r) for r in self.plugins.demand]
         self.destroy_listeners: list[DestroyListener] = [self._build(r) for r in self.plugins.destroy]
         self.elector = elector_for(self.config, self.driver, self.engine, self.engine.state.stats.metrics.registry)
@@ -173,10 +180,12 @@ class Daemon:
         if self.api is not None:
             self.api.start()
         log.info(
-            "autoscaler %s started: %d labels, %d controllers, driver %s%s",
+            "autoscaler %s started: %d label%s, %d controller%s, driver %s%s",
             self.config.daemon.id,
             len(self.config.labels),
+            "" if len(self.config.labels) == 1 else "s",
             len(self.config.controllers),
+            "" if len(self.config.controllers) == 1 else "s",
             self.config.driver.type,
             " (dry run)" if self.dry_run else "",
         )
