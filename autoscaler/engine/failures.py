@@ -32,7 +32,7 @@ _MARKERS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 def classify(text: str) -> str:
     """The reason a failure's text names (``other`` when none)."""
-    low = text.lower()
+    low = text.lower().split("; last log lines: ", 1)[0]  # what a log says is not the cause
     for markers, reason in _MARKERS:
         if any(m in low for m in markers):
             return reason
