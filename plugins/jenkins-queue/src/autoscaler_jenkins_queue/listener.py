@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import msgspec
 from pydantic import Field
 
 from autoscaler.plugin import (
@@ -23,6 +25,7 @@ from autoscaler.plugin import (
     expression_matches,
     parse_expression,
 )
+from autoscaler_jenkins_queue.decode import QueueItem, decode, from_dict
 from autoscaler_jenkins_queue.placeholders import Placeholders
 from autoscaler_jenkins_queue.why import Reason, parse_why
 
@@ -64,6 +67,10 @@ class JenkinsQueueListener(DemandListener):
         """The atoms of each configured label, as of the last poll (a reload may change them)."""
         self._labels: dict[str, bool] = {}
         """Text -> whether a label of ``_atoms`` serves it."""
+        self._seen: dict[int | str, _Seen] = {}
+        """Queue id -> the item as the last poll saw it (reused while it is unchanged)."""
+        self._why: dict[str, Reason] = {}
+        """``why`` text -> its reason, within one poll (a queue repeats a few texts many times)."""
 
     @property
     def interval(self) -> float:
@@ -84,48 +91,85 @@ class JenkinsQueueListener(DemandListener):
         try:
             if self.placeholders is not None and not self.placeholders.done:
                 self.placeholders.ensure(self.client)
-            payload = self.client.get_json(f"queue/api/json?tree={QUEUE_TREE}")
+            body = self.client.get_text(f"queue/api/json?tree={QUEUE_TREE}")
         except JenkinsError as exc:
             raise DemandUnknown(str(exc)) from None
+        return DemandReport(tuple(self.read_queue(body)), self.controller)
+
+    def read_queue(self, body: str | bytes) -> list[DemandItem]:
+        """Demand items from the text of ``/queue/api/json`` (typed decoding; a payload of other
+        shapes is read item by item as plain JSON)."""
+        try:
+            typed = decode(body)
+            if typed is not None:
+                return self._read(typed)
+            payload = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise DemandUnknown(f"{self.controller}: queue/api/json did not answer JSON") from None
         items = payload.get("items") if isinstance(payload, Mapping) else None
         if not isinstance(items, list):
             raise DemandUnknown("queue/api/json has no items list")
-        return DemandReport(tuple(self.read_items(items)), self.controller)
+        return self.read_items(items)
 
     def read_items(self, items: list[Any]) -> list[DemandItem]:
-        """Demand items for every queued entry that waits for an agent."""
-        found: list[tuple[Mapping[str, Any], Reason]] = []
-        need_nodes = False
-        shutdown = False
-        atoms = tuple(lab.atoms for lab in self.context.labels())
-        if atoms != self._atoms:
-            self._atoms, self._labels = atoms, {}
+        """Demand items for every queued entry (plain JSON objects) that waits for an agent."""
+        typed = []
         for raw in items:
-            if not isinstance(raw, Mapping) or "id" not in raw:
+            if not isinstance(raw, Mapping) or not isinstance(raw.get("id", []), Hashable):
                 self.context.count("malformed")
                 continue
-            if raw.get("_class") in _NOT_BUILDABLE or raw.get("blocked") or raw.get("pending"):
+            typed.append(from_dict(raw))
+        return self._read(typed)
+
+    def _read(self, items: list[QueueItem]) -> list[DemandItem]:
+        """An item unchanged since the last poll (same id, equal fields) costs one comparison:
+        what it waits for, and its demand item, are kept from that poll."""
+        atoms = tuple(lab.atoms for lab in self.context.labels())
+        if atoms != self._atoms:
+            self._atoms, self._labels, self._seen = atoms, {}, {}
+        before, seen = self._seen, {}
+        found: list[_Seen] = []
+        need_nodes = shutdown = False
+        for item in items:
+            entry = before.get(item.id)
+            if entry is None or entry.item != item:
+                entry = _Seen(item, self._reason(item))
+            seen[item.id] = entry
+            reason = entry.reason
+            if reason is None:
                 continue
-            if raw.get("buildable") is False:
-                continue
-            reason = _pick(parse_why(raw.get("why")))
             if reason.kind == "shutdown":
                 shutdown = True
                 continue
-            expression = _label_expression(raw)
-            if expression is not None and reason.kind in ("label-or-node", "node", "bare", "label"):
-                reason = Reason("label", expression)
             if reason.kind == "node" or (reason.kind == "label-or-node" and not self._is_label(reason.text)):
                 need_nodes = need_nodes or reason.text not in self._nodes
-            if reason.kind in ("label", "node", "label-or-node"):
-                found.append((raw, reason))
+            found.append(entry)
+        self._seen, self._why = seen, {}
         if shutdown and not self._shutdown_logged:
             log.info("%s is quieting down: no agents are launched for its queue", self.controller)
         self._shutdown_logged = shutdown
         if need_nodes or (found and time.monotonic() - self._nodes_read > NODES_MAX_AGE and self._nodes):
             self._nodes = self._node_labels()
             self._nodes_read = time.monotonic()
-        return [self._item(raw, reason, self._nodes) for raw, reason in found]
+            for entry in seen.values():
+                entry.demand = None  # made with the former node labels
+        return [entry.demand or self._item(entry) for entry in found]
+
+    def _reason(self, item: QueueItem) -> Reason | None:
+        """What the item waits for; None when it is not waiting for an agent (shutdown is kept:
+        it says the controller is quieting down)."""
+        if item.cls in _NOT_BUILDABLE or item.blocked or item.pending or item.buildable is False:
+            return None
+        why = item.why or ""
+        reason = self._why.get(why)
+        if reason is None:
+            reason = self._why[why] = _pick(parse_why(item.why))
+        if reason.kind == "shutdown":
+            return reason
+        expression = item.expression
+        if expression is not None and reason.kind in ("label-or-node", "node", "bare", "label"):
+            reason = Reason("label", expression)
+        return reason if reason.kind in ("label", "node", "label-or-node") else None
 
     def _is_label(self, text: str) -> bool:
         """Whether ``text`` is a label expression some configured label serves (then it is not a
@@ -141,18 +185,18 @@ class JenkinsQueueListener(DemandListener):
             self._labels[text] = known
         return known
 
-    def _item(self, raw: Mapping[str, Any], reason: Reason, nodes: Mapping[str, frozenset[str]]) -> DemandItem:
-        key = f"{self.controller}:{raw['id']}"
-        since = raw.get("inQueueSince")
-        since_s = float(since) / 1000.0 if isinstance(since, int | float) else None
-        raw_task = raw.get("task")
-        task: Mapping[str, Any] = raw_task if isinstance(raw_task, Mapping) else {}
-        what = str(task.get("name") or task.get("url") or "pipeline node block")
+    def _item(self, entry: _Seen) -> DemandItem:
+        item, reason, nodes = entry.item, entry.reason, self._nodes
+        assert reason is not None
+        key = f"{self.controller}:{item.id}"
         if reason.kind == "node" or (reason.kind == "label-or-node" and reason.text in nodes):
-            return DemandItem(
-                key, node=reason.text, node_labels=nodes.get(reason.text, frozenset()), since=since_s, what=what
+            demand = DemandItem(
+                key, node=reason.text, node_labels=nodes.get(reason.text, frozenset()), since=item.since, what=item.what
             )
-        return DemandItem(key, expression=reason.text, since=since_s, what=what)
+        else:
+            demand = DemandItem(key, expression=reason.text, since=item.since, what=item.what)
+        entry.demand = demand
+        return demand
 
     def _node_labels(self) -> dict[str, frozenset[str]]:
         try:
@@ -168,6 +212,15 @@ class JenkinsQueueListener(DemandListener):
         return out
 
 
+@dataclass(slots=True)
+class _Seen:
+    """One queue item as last seen: what it waits for and, once made, its demand item."""
+
+    item: QueueItem
+    reason: Reason | None
+    demand: DemandItem | None = None
+
+
 def _pick(reasons: list[Reason]) -> Reason:
     """The most telling reason: a label beats a node beats the rest."""
     for kind in ("label", "label-or-node", "node", "bare", "shutdown"):
@@ -175,12 +228,3 @@ def _pick(reasons: list[Reason]) -> Reason:
             if reason.kind == kind:
                 return reason
     return reasons[0] if reasons else Reason("unknown")
-
-
-def _label_expression(raw: Mapping[str, Any]) -> str | None:
-    task = raw.get("task")
-    if isinstance(task, Mapping):
-        value = task.get("labelExpression")
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
