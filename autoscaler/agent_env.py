@@ -152,12 +152,14 @@ def agent_credential_problems(config: Config, *, token_needed: bool = True) -> l
             token_needed and controller.agent_token_file is None and controller.agent_token_env is None
         )
         if missing:
+            keys = "agent-user and agent-token-file (or agent-token-env)" if token_needed else "agent-user"
+            where = "" if token_needed else " (its token goes in the driver's credentials-secret)"
             problems.append(
                 f"controller {controller.name!r}: swarm label(s) {', '.join(swarm)} have no agent credential, "
                 "and agents never get the daemon's own token (it can delete every node). Either give the "
-                "controller an agent credential: agent-user and agent-token-file (or agent-token-env), a Jenkins "
-                "user that may only connect agents (Agent/Connect, Agent/Create); or set 'connect: inbound' on "
-                "these labels: the daemon creates each node and its agent receives only that node's secret."
+                f"controller an agent credential: {keys}, a Jenkins user that may only connect agents "
+                f"(Agent/Connect, Agent/Create){where}; or set 'connect: inbound' on these labels: the daemon "
+                "creates each node and its agent receives only that node's secret."
             )
     return problems
 

@@ -23,13 +23,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoscaler.agent_env import AgentEnv, Secret, agent_credential_problems, agent_env, fill, has_daemon_token
+from autoscaler.agent_env import Secret, agent_credential_problems, agent_env, fill, has_daemon_token
 from autoscaler.drivers.local_procs import alive as _alive
 from autoscaler.drivers.local_procs import inside, scan_orphans
 from autoscaler.drivers.local_procs import signal_group as _signal_group
@@ -125,16 +126,8 @@ class LocalDriver(Driver):
         workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         log_path = self.log_dir / f"{spec.name}.log"
         with inbound_launch(spec, self.context.jenkins.get(spec.controller.name)) as ready:
-            env = agent_env(
-                spec.name,
-                lab,
-                spec.controller,
-                self.daemon_id,
-                workdir=str(workdir),
-                credential_env=self.local.credential_env,
-            )
-            argv = _argv(lab.command, env.placeholders)
-            proc = self._spawn(argv, self._environment(env, ready), workdir, log_path)
+            argv, env = agent_process(self.local, ready, self.daemon_id, workdir, os.environ)
+            proc = self._spawn(argv, env, workdir, log_path)
         record = _Record(
             spec.name,
             lab.name,
@@ -178,17 +171,6 @@ class LocalDriver(Driver):
         """Every path made from ``name`` stays inside the work dir."""
         paths = (self.state_dir / f"{name}.json", self.work_root / name, self.log_dir / f"{name}.log")
         return "/" not in name and name not in ("", ".", "..") and all(inside(p, self.root) for p in paths)
-
-    def _environment(self, env: AgentEnv, spec: LaunchSpec) -> dict[str, str]:
-        """Inherited variables, then the agent's; each secret only when there is one to give."""
-        out = {k: os.environ[k] for k in self.local.inherit_env if k in os.environ}
-        out.update(env.values)
-        given = {Secret.CREDENTIAL: spec.credential, Secret.NODE_SECRET: node_secret_of(spec)}
-        for var, secret in env.secrets.items():
-            value = given[secret]
-            if value is not None:
-                out[var] = value
-        return out
 
     @staticmethod
     def _spawn(argv: list[str], env: dict[str, str], workdir: Path, log_path: Path) -> subprocess.Popen[bytes]:
@@ -345,6 +327,27 @@ class LocalDriver(Driver):
                 )
             )
         return found
+
+
+def agent_process(
+    settings: LocalSettings, spec: LaunchSpec, daemon_id: str, workdir: Path, inherited: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of agent ``spec``: the ``inherit-env`` variables found in
+    ``inherited``, then the agent's (:mod:`autoscaler.agent_env`), each secret only when ``spec``
+    has one to give. Pure: ``autoscaler config render`` shows the same."""
+    lab = spec.label
+    assert lab.command is not None
+    env = agent_env(
+        spec.name, lab, spec.controller, daemon_id, workdir=str(workdir), credential_env=settings.credential_env
+    )
+    out = {k: inherited[k] for k in settings.inherit_env if k in inherited}
+    out.update(env.values)
+    given = {Secret.CREDENTIAL: spec.credential, Secret.NODE_SECRET: node_secret_of(spec)}
+    for var, secret in env.secrets.items():
+        value = given[secret]
+        if value is not None:
+            out[var] = value
+    return _argv(lab.command, env.placeholders), out
 
 
 def _argv(command: str | list[str], values: dict[str, str]) -> list[str]:
