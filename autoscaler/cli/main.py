@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from autoscaler.cli import config_cmd, demo_cmd, inspect_cmd, run_cmd, steer_cmd, usage_cmd, why_cmd
+from autoscaler.cli import config_cmd, demo_cmd, inspect_cmd, render_cmd, run_cmd, steer_cmd, usage_cmd, why_cmd
 from autoscaler.cli.common import CONFIG_HELP, plain_help, setup_logging
 
 __all__ = ["CONFIG_HELP", "cli", "daemon_main", "main", "setup_logging"]
@@ -43,6 +43,7 @@ for _command in (
     usage_cmd.usage,
 ):
     cli.add_command(_command)
+config_cmd.config.add_command(render_cmd.render)  # autoscaler config render LABEL
 plain_help(cli)  # docstrings' ``x`` read 'x' in --help (autoscalerd too: it is run_cmd.run)
 
 daemon_main = run_cmd.daemon_main
