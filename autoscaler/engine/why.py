@@ -5,6 +5,7 @@ listener does not count), read on a worker thread so the engine never waits on J
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
 from typing import Any
@@ -66,6 +67,7 @@ def _matching(controller: str, payload: Any, query: str) -> list[dict[str, Any]]
             continue
         reason = reasons.from_jenkins(raw.get("why"), blocked=bool(raw.get("blocked")))
         since = raw.get("inQueueSince")
+        waited = round(max(0.0, time.time() - since / 1000.0), 1) if isinstance(since, int | float) else None
         out.append(
             {
                 "controller": controller,
@@ -74,6 +76,7 @@ def _matching(controller: str, payload: Any, query: str) -> list[dict[str, Any]]
                 "wants": None,
                 "label": None,
                 "since": views.iso(since / 1000.0) if isinstance(since, int | float) else None,
+                "waiting_seconds": waited,
                 "jenkins_why": raw.get("why"),
                 "reason": reason.as_dict(),
             }
