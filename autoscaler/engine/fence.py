@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from autoscaler.engine import views
 from autoscaler.engine.cleanup import Strays
+from autoscaler.engine.errors import CommandError
 from autoscaler.engine.messages import (
     Command,
     ComputersSeen,
@@ -39,15 +40,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class NotLeader(RuntimeError):
-    """A change asked of a replica that stands by."""
+class NotLeader(CommandError):
+    """A change asked of a replica that stands by (the API answers it as a refused command)."""
 
 
 class Fence:
     def __init__(self, leading: Callable[[], bool] | None = None) -> None:
         self.leading: Callable[[], bool] = leading or (lambda: True)
         """True while this replica may act (a lone daemon always may)."""
-        self.acting = True
+        self.acting = self.leading()
         """What ``leading()`` said at the last message: a change is acted on once."""
         self.adopting = False
         """Leading, but the driver's listing since taking over is not in yet: plan nothing."""
