@@ -36,6 +36,7 @@ from autoscaler.drivers.local_procs import inside, scan_orphans
 from autoscaler.drivers.local_procs import signal_group as _signal_group
 from autoscaler.drivers.local_procs import start_ticks as _start_ticks
 from autoscaler.drivers.local_procs import wait_gone as _wait_gone
+from autoscaler.drivers.logtail import with_tail
 from autoscaler.inbound import inbound_launch, node_secret_of
 from autoscaler.jenkins.credentials import CredentialError, read_token
 from autoscaler.plugin import (
@@ -264,6 +265,8 @@ class LocalDriver(Driver):
         else:
             status = DriverStatus.EXITED
             detail = f"exited with code {code}" if code is not None else "process is gone"
+            if code:  # failed: what its log said last tells why (autoscaler why, events, agents -o wide)
+                detail = with_tail(detail, self.log_dir / f"{record.name}.log")
         hold = record.hold or {}
         return AgentHandle(
             record.name,

@@ -128,7 +128,7 @@ def test_why_names_backoff_rate_and_unknown_demand(sim: SimJenkins, tmp_path: Pa
     daemon.wait(lambda: kind_is(daemon, "broke", "backoff"), 20, "the broken label to back off")
     backoff = why(daemon, "broke")
     assert "label broken is backing off after 1 failure" in backoff["text"]
-    assert "exited with code 3" in backoff["text"] and backoff["until"]
+    assert "exited with code 3; last log lines: no java on PATH" in backoff["text"] and backoff["until"]
     failures = [e for e in daemon.cli("events") if e["kind"] == "failure"]
     assert failures and failures[0]["message"].startswith("exit-code: failed before coming online: exited with code 3")
     sim.trigger("unit")
