@@ -3,17 +3,23 @@
 A simulated Jenkins (``autoscaler.testing``) with freestyle and pipeline jobs over three labels
 (one asked for by a label expression), the real daemon with the local driver launching
 simulated swarm agents, and ZMQ build events. Ends with a summary; returns whether every job
-ran and no agent leaked.
+ran and no agent leaked. Quiet: only the demo's own lines reach the screen (the daemon's errors
+too; ``--log-level`` shows more). ``--api`` serves the API over TCP as well (the status page),
+``--keep-running`` keeps everything up after the summary for the CLI tour.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
+import secrets
+import signal
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,7 @@ import yaml
 
 from autoscaler.cli import tables
 from autoscaler.config.loader import load_config
+from autoscaler.demo_report import SAMPLE_EVERY, Latencies, Progress, latency_lines, phase_lines, unfinished
 from autoscaler.engine.messages import Command
 from autoscaler.testing.gearmand import free_port
 from autoscaler.testing.swarm_agent import command_line
@@ -36,10 +43,38 @@ WORKLOAD = (
 )
 
 
-def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: str, ce_port: int) -> dict[str, Any]:
+UNSERVABLE = ("gpu-train", "freestyle", "gpu")
+"""A job asking for a label no pool serves (``--unservable``, to see how the demo fails)."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    jobs: int = 36
+    build_seconds: float = 1.5
+    live: bool = False
+    timeout: float = 240.0
+    api: str | None = None
+    """``host:port`` to serve the API over TCP too (default: a free port on 127.0.0.1)."""
+    keep_running: bool = False
+    unservable: bool = False
+    log_level: str = "error"
+
+
+def demo_config(
+    sim_url: str, user: str, token_file: str, zmq: str, work_dir: str, ce_port: int, **api: Any
+) -> dict[str, Any]:
     agent = command_line()
     return {
-        "controllers": [{"name": "demo", "url": sim_url, "user": user, "token-file": token_file}],
+        "controllers": [
+            {
+                "name": "demo",
+                "url": sim_url,
+                "user": user,
+                "token-file": token_file,
+                "agent-user": "demo-agent",  # agents get their own credential, never the daemon's
+                "agent-token-file": str(Path(token_file).with_name("agent-token")),
+            }
+        ],
         "driver": {"type": "local", "work-dir": work_dir, "inherit-env": ["PATH", "HOME", "PYTHONPATH"]},
         "demand-listeners": [
             {"name": "queue", "type": "jenkins-queue", "interval": "1s", "label-source": "placeholders"}
@@ -55,7 +90,7 @@ def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: st
             {"name": "docker", "atoms": ["linux"], "command": agent, "max": 4, "idle-timeout": "5s"},
         ],
         "limits": {"max-agents": 12, "launches-per-second": 10, "boot-timeout": "60s"},
-        "api": {"listen": "127.0.0.1:0"},
+        "api": dict(api),
         "daemon": {
             "id": "demo",
             "name-prefix": "demo",
@@ -66,76 +101,147 @@ def demo_config(sim_url: str, user: str, token_file: str, zmq: str, work_dir: st
     }
 
 
+def quiet_logging(level: str) -> None:
+    """At the default level only the daemon's errors reach the screen; no library's chatter."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    if level == "error":
+        handler.addFilter(lambda record: record.name == "autoscaler" or record.name.startswith("autoscaler."))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper()))
+
+
 def _ask(daemon: Any, op: str, **args: Any) -> Any:
     command = Command(op, args)
     daemon.engine.submit(command)
     return command.reply.result(timeout=10)
 
 
-def run_demo(*, jobs: int = 36, build_seconds: float = 1.5, live: bool = False, timeout: float = 240.0) -> bool:
-    from autoscaler.daemon import Daemon
+def run_demo(options: DemoOptions | None = None, **kwargs: Any) -> bool:
+    """Run the demo; returns whether every job ran and no agent leaked."""
     from autoscaler.testing.jenkins import SimJenkins
 
+    opts = options or DemoOptions(**kwargs)
+    quiet_logging(opts.log_level)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="autoscaler-demo-") as tmp, SimJenkins() as sim:
-        token_file = Path(tmp, "jenkins-token")
-        token_file.write_text(sim.token)
-        token_file.chmod(0o600)
-        config_file = Path(tmp, "config.yaml")
-        assert sim.zmq_endpoint is not None
-        ce_port = free_port()
-        sim.cloudevents_sink = f"http://127.0.0.1:{ce_port}/"
-        config_file.write_text(
-            yaml.safe_dump(
-                demo_config(sim.url, sim.user, str(token_file), sim.zmq_endpoint, str(Path(tmp, "agents")), ce_port)
-            )
-        )
-        for name, kind, label in WORKLOAD:
-            sim.add_job(name, kind=kind, label=label, duration=build_seconds)  # type: ignore[arg-type]
-        os.environ.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
-        daemon = Daemon(load_config(str(config_file)))
-        assert daemon.api is not None
-        daemon.start()
-        print(f"demo: simulated Jenkins at {sim.url}, daemon API at http://127.0.0.1:{daemon.api.port}/")
-        print(f"demo: queueing {jobs} builds over 3 labels (one by expression 'linux && docker')\n")
-        feeder = threading.Thread(target=_feed, args=(sim, jobs), daemon=True)
-        feeder.start()
-        deadline = time.monotonic() + timeout
-        finished = False
-        last_print = 0.0
+        daemon, hint = _start(sim, Path(tmp), opts)
+        jobs = opts.jobs + (1 if opts.unservable else 0)
+        print(f"demo: simulated Jenkins at {sim.url}")
+        print(hint)
+        print(f"demo: queueing {jobs} builds over 3 labels (one by expression 'linux && docker')\n", flush=True)
+        threading.Thread(target=_feed, args=(sim, opts), daemon=True).start()
+        latencies, sampling = Latencies(), threading.Event()
+        threading.Thread(target=_sample, args=(daemon, latencies, sampling), daemon=True).start()
         try:
-            while time.monotonic() < deadline:
-                done = sim.model.builds_done()
-                status = _ask(daemon, "status")
-                if live or time.monotonic() - last_print >= 3:
-                    _show(daemon, sim, jobs, done, started, live)
-                    last_print = time.monotonic()
-                if done >= jobs and status["agents"] == 0:
-                    finished = True
-                    break
-                time.sleep(0.5)
+            finished, stuck = _watch(daemon, sim, jobs, opts, started, hint)
         finally:
-            status = _ask(daemon, "status")
-            pools = _ask(daemon, "pools")
-            daemon.stop()
+            status, pools = _ask(daemon, "status"), _ask(daemon, "pools")
+            sampling.set()
+        if opts.keep_running:
+            _summary(sim, jobs, status, pools, None, [], finished, stuck, latencies, time.monotonic() - started)
+            _keep_running(hint)
+            status, pools = _ask(daemon, "status"), _ask(daemon, "pools")
+        daemon.stop()
         leaked = daemon.driver.list()
         for handle in leaked:  # never leave processes behind, even after a failed demo
             daemon.driver.delete(handle.name, grace=2)
         ours = [n for n in sim.model.nodes if not n.endswith("-placeholder")]
-        return _summary(sim, jobs, status, pools, leaked, ours, finished, time.monotonic() - started)
+        return _summary(sim, jobs, status, pools, leaked, ours, finished, stuck, latencies, time.monotonic() - started)
 
 
-def _feed(sim: Any, jobs: int) -> None:
+def _start(sim: Any, tmp: Path, opts: DemoOptions) -> tuple[Any, str]:
+    from autoscaler.daemon import Daemon
+
+    token_file = tmp / "jenkins-token"
+    token_file.write_text(sim.token)
+    sim.agent_users["demo-agent"] = "agent-" + secrets.token_hex(8)
+    (tmp / "agent-token").write_text(sim.agent_users["demo-agent"])
+    for secret in (token_file, tmp / "agent-token"):
+        secret.chmod(0o600)
+    assert sim.zmq_endpoint is not None
+    ce_port = free_port()
+    sim.cloudevents_sink = f"http://127.0.0.1:{ce_port}/"
+    socket = str(tmp / "api.sock")
+    listen = opts.api or f"127.0.0.1:{free_port()}"
+    config = demo_config(
+        sim.url, sim.user, str(token_file), sim.zmq_endpoint, str(tmp / "agents"), ce_port, socket=socket, listen=listen
+    )
+    (tmp / "config.yaml").write_text(yaml.safe_dump(config))
+    for name, kind, label in WORKLOAD + ((UNSERVABLE,) if opts.unservable else ()):
+        sim.add_job(name, kind=kind, label=label, duration=opts.build_seconds)
+    os.environ.setdefault("PYTHONPATH", os.pathsep.join(p for p in sys.path if p))
+    daemon = Daemon(load_config(str(tmp / "config.yaml")))
+    daemon.start()
+    assert daemon.api is not None
+    hint = (
+        f"demo: status page http://{listen.rsplit(':', 1)[0]}:{daemon.api.port}/   try, in another terminal:\n"
+        f"      AUTOSCALER_API=unix://{socket} autoscaler pools   (agents, demand, events, why JOB, hold NAME)"
+    )
+    return daemon, hint
+
+
+def _feed(sim: Any, opts: DemoOptions) -> None:
     """Queue the builds in a few bursts, as a busy morning would."""
     names = itertools.cycle([w[0] for w in WORKLOAD])
-    for i in range(jobs):
+    if opts.unservable:
+        sim.trigger(UNSERVABLE[0])
+    for i in range(opts.jobs):
         sim.trigger(next(names))
         if i % 12 == 11:
             time.sleep(2.0)
 
 
-def _show(daemon: Any, sim: Any, jobs: int, done: int, started: float, live: bool) -> None:
-    pools = _ask(daemon, "pools")
+def _sample(daemon: Any, latencies: Latencies, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            latencies.sample(_ask(daemon, "pools"), _ask(daemon, "agents"), time.time())
+        except Exception:  # the daemon is stopping
+            return
+        stop.wait(SAMPLE_EVERY)
+
+
+def _watch(daemon: Any, sim: Any, jobs: int, opts: DemoOptions, started: float, hint: str) -> tuple[bool, str | None]:
+    """Show progress until every build is done and every agent retired (True), or until nothing
+    can progress or the timeout (False, and why)."""
+    deadline = time.monotonic() + opts.timeout
+    progress = Progress(stall_after=max(15.0, 4 * opts.build_seconds))
+    last_print = 0.0
+    while time.monotonic() < deadline:
+        done = sim.model.builds_done()
+        status, pools = _ask(daemon, "status"), _ask(daemon, "pools")
+        if opts.live or time.monotonic() - last_print >= 3:
+            _show(daemon, sim, jobs, done, started, opts.live, pools, hint)
+            last_print = time.monotonic()
+        if done >= jobs and status["agents"] == 0:
+            return True, None
+        unserved = [i for i in _ask(daemon, "demand")["items"] if i.get("label") is None]
+        why = progress.stuck(sim, pools, len(unserved))
+        if why:
+            return False, why
+        time.sleep(0.5)
+    return False, f"not done after --timeout {opts.timeout:.0f}s"
+
+
+def _keep_running(hint: str) -> None:
+    """Serve until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print(f"\ndemo: still running for the CLI tour; Ctrl-C to stop.\n{hint}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("\ndemo: stopping")
+
+
+def _show(
+    daemon: Any, sim: Any, jobs: int, done: int, started: float, live: bool, pools: list[dict[str, Any]], hint: str
+) -> None:
     queued = len(sim.model.queue)
     head = (
         f"t={time.monotonic() - started:5.1f}s  builds done {done}/{jobs}  queued {queued}  "
@@ -143,8 +249,7 @@ def _show(daemon: Any, sim: Any, jobs: int, done: int, started: float, live: boo
     )
     text = head + "\n" + tables.pools_table(pools)
     if live:
-        text += "\n\n" + tables.events_table(_ask(daemon, "events", limit=8))
-    if live:
+        text = hint + "\n\n" + text + "\n\n" + tables.events_table(_ask(daemon, "events", limit=8))
         sys.stdout.write("\x1b[H\x1b[2J" + text + "\n")
         sys.stdout.flush()
     else:
@@ -156,13 +261,16 @@ def _summary(
     jobs: int,
     status: dict[str, Any],
     pools: list[dict[str, Any]],
-    leaked: list[Any],
+    leaked: list[Any] | None,
     nodes_left: list[str],
     finished: bool,
+    stuck: str | None,
+    latencies: Latencies,
     elapsed: float,
 ) -> bool:
+    """The summary; ``leaked`` None: an interim one (``--keep-running``), before the daemon stops."""
     done = sim.model.builds_done()
-    p50, p95 = status["queue_to_launch_p50"], status["queue_to_launch_p95"]
+    lost = [h.name for h in leaked or []] + nodes_left
     lines = [
         "",
         "== autoscaler demo summary ==",
@@ -170,21 +278,25 @@ def _summary(
         f"agents launched        {status['launched']}",
         f"agents retired         {status['retired']}",
         f"launch failures        {status['launch_failures']}",
-        f"leaked agents          {len(leaked) + len(nodes_left)}"
-        + (f"  ({', '.join([h.name for h in leaked] + nodes_left)})" if leaked or nodes_left else ""),
-        f"queue->launch latency  p50 {_ms(p50)}  p95 {_ms(p95)}  (over {status['queue_to_launch_count']} launches)",
+        f"leaked agents          {len(lost)}" + (f"  ({', '.join(lost)})" if lost else ""),
+        *latency_lines(status, latencies),
         f"wall time              {elapsed:.1f}s",
         "",
         tables.pools_table(pools),
+        "",
+        *phase_lines(latencies),
     ]
-    print("\n".join(lines))
-    ok = finished and done >= jobs and not leaked and not nodes_left
-    print("\nresult: " + ("OK" if ok else "FAILED"))
+    left = unfinished(sim)
+    if stuck or left:
+        lines += ["", f"stopped: {stuck}" if stuck else "unfinished builds:", *(f"  {line}" for line in left)]
+    if leaked is None:
+        lines = [line for line in lines if not line.startswith("leaked agents")]
+    print("\n".join(lines), flush=True)
+    if leaked is None:
+        return False
+    ok = finished and done >= jobs and not lost
+    print("\nresult: " + ("OK" if ok else "FAILED"), flush=True)
     return ok
 
 
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 1000:.0f} ms"
-
-
-__all__ = ["demo_config", "run_demo"]
+__all__ = ["DemoOptions", "demo_config", "run_demo"]
