@@ -30,7 +30,12 @@ def test_a_standby_waits_and_takes_over_when_the_holder_lets_go(
     second = DaemonLock(tmp_path / "d.lock")
     took = threading.Event()
     caplog.set_level(logging.INFO, "autoscaler.standby")
-    waiter = threading.Thread(target=lambda: second.wait(threading.Event(), poll=0.01) and took.set())
+
+    def stand_by() -> None:
+        if second.wait(threading.Event(), poll=0.01):
+            took.set()
+
+    waiter = threading.Thread(target=stand_by)
     waiter.start()
     assert not took.wait(0.2)  # never while the first holds it
     assert f"standby: another daemon holds {first.path} (pid {os.getpid()})" in caplog.text
@@ -52,3 +57,10 @@ def test_a_standby_stops_waiting_when_told(tmp_path: Path) -> None:
 def test_different_identities_do_not_exclude_each_other(tmp_path: Path) -> None:
     assert DaemonLock(lock_path(tmp_path, "a")).acquire()
     assert DaemonLock(lock_path(tmp_path, "b")).acquire()
+
+
+def test_an_unwritable_work_dir_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OSError, match=f"cannot open the daemon's lock file {blocker}/e2e.lock"):
+        DaemonLock(lock_path(blocker, "e2e")).acquire()
