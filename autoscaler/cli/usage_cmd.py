@@ -10,6 +10,7 @@ import click
 from autoscaler.cli import tables
 from autoscaler.cli.common import api_options, fetch
 from autoscaler.config.units import format_duration, parse_duration
+from autoscaler.metrics.startup import breakdown_rows
 
 HEADERS = ("LABEL", "LAUNCHED", "AGENT-HOURS", "BUSY", "WAIT-P50", "WAIT-P95", "FAILURES")
 
@@ -59,8 +60,22 @@ def usage_table(data: dict[str, Any]) -> str:
         )
         for row in data["labels"]
     ]
-    title = f"last {format_duration(data['since_seconds'])}"
-    return title + "\n" + tables.table(HEADERS, rows)
+    title = f"last {_window(data['since_seconds'])}"
+    out = title + "\n" + tables.table(HEADERS, rows)
+    phases = breakdown_rows(data.get("startup") or {})
+    if phases:
+        cells = [(phase, _wait(p50), _wait(p95), n) for phase, p50, p95, n in phases]
+        out += "\n\nstart-up by phase (each: seconds since the phase before)\n"
+        out += tables.table(("PHASE", "P50", "P95", "AGENTS"), cells)
+    return out
+
+
+def _window(seconds: float) -> str:
+    """``24h``, ``7d``, ``90m``: the window as it was likely asked for."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return format_duration(seconds)
 
 
 def _wait(seconds: float | None) -> str:

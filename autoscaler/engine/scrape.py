@@ -13,11 +13,11 @@ from collections import defaultdict
 from typing import Any
 
 from autoscaler.config.models import Config
-from autoscaler.engine import failures
+from autoscaler.engine import failures, phases
 from autoscaler.engine.runtime import Now, RuntimeState
 from autoscaler.engine.state import Agent, AgentState
 from autoscaler.metrics.families import StateReading
-from autoscaler.metrics.usage import HORIZON, AgentRecord, Stretch, report
+from autoscaler.metrics.usage import HORIZON, AgentRecord, Stretch, breakdown, report
 
 COUNTED = {
     str(AgentState.PENDING): "booting",
@@ -89,6 +89,7 @@ def record(agent: Agent, now: Now, *, ended: bool) -> AgentRecord:
         stretches=stretches,
         failed=failed,
         ended=now.wall,
+        phases=tuple((p, s) for p, s in phases.durations(agent).items() if s is not None),
     )
 
 
@@ -139,5 +140,11 @@ def usage(state: RuntimeState, config: Config, now: Now, since: float = 86400.0)
     since = min(max(0.0, float(since)), HORIZON)
     harvest(state, now)
     live = [record(agent, now, ended=False) for agent in state.agents.values()]
-    rows = report([*state.stats.usage.records, *live], [lab.name for lab in config.labels], now.wall - since, now.wall)
-    return {"since_seconds": since, "until": now.wall, "labels": rows}
+    records = [*state.stats.usage.records, *live]
+    rows = report(records, [lab.name for lab in config.labels], now.wall - since, now.wall)
+    every: dict[str, list[float]] = {}
+    for rec in records:
+        if rec.launched is not None and rec.launched >= now.wall - since:
+            for phase, seconds in rec.phases:
+                every.setdefault(phase, []).append(seconds)
+    return {"since_seconds": since, "until": now.wall, "labels": rows, "startup": breakdown(every)}

@@ -32,5 +32,14 @@ def summary(row: dict[str, Any]) -> str:
     return " ".join(parts) or "-"
 
 
+def breakdown_rows(startup: dict[str, Any]) -> list[tuple[str, float | None, float | None, int]]:
+    """(phase, p50, p95, agents) in phase order, from ``/v1/usage``'s ``startup``."""
+    return [
+        (phase, startup[phase]["p50"], startup[phase]["p95"], startup[phase]["count"])
+        for phase in PHASES
+        if phase in startup
+    ]
+
+
 def _secs(value: float) -> str:
     return f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"

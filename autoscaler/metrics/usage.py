@@ -39,6 +39,8 @@ class AgentRecord:
     stretches: tuple[Stretch, ...]
     failed: bool
     ended: float
+    phases: tuple[tuple[str, float], ...] = ()
+    """(phase, seconds since the phase before) of each start-up phase seen."""
 
 
 @dataclass
@@ -57,6 +59,7 @@ class _Tally:
     seconds: dict[str, float] = field(default_factory=lambda: {"booting": 0.0, "idle": 0.0, "busy": 0.0})
     waits: list[float] = field(default_factory=list)
     failures: int = 0
+    phases: dict[str, list[float]] = field(default_factory=dict)
 
 
 def report(records: Iterable[AgentRecord], labels: Iterable[str], since: float, until: float) -> list[dict[str, Any]]:
@@ -68,6 +71,8 @@ def report(records: Iterable[AgentRecord], labels: Iterable[str], since: float, 
             tally.launched += 1
             if rec.queue_wait is not None:
                 tally.waits.append(rec.queue_wait)
+            for phase, seconds in rec.phases:
+                tally.phases.setdefault(phase, []).append(seconds)
         if rec.failed and since <= rec.ended <= until:
             tally.failures += 1
         for stretch in rec.stretches:
@@ -86,6 +91,15 @@ def _row(label: str, tally: _Tally) -> dict[str, Any]:
         "queue_wait_p50": percentile(tally.waits, 50),
         "queue_wait_p95": percentile(tally.waits, 95),
         "failures": tally.failures,
+        "startup": breakdown(tally.phases),
+    }
+
+
+def breakdown(phases: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """Per start-up phase: p50, p95 and how many agents were seen in it."""
+    return {
+        phase: {"p50": percentile(values, 50), "p95": percentile(values, 95), "count": len(values)}
+        for phase, values in phases.items()
     }
 
 
