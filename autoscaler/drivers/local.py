@@ -88,6 +88,8 @@ class _Record:
     log: str
     hold: dict[str, Any] | None = None
     """``{"reason": ..., "until": epoch or null}`` while the agent is held."""
+    annotations: dict[str, str] | None = None
+    """The job and build it ran (``autoscaler.jenkins.io/job``, ``.../build``), for cost reports."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -283,6 +285,12 @@ class LocalDriver(Driver):
         record = self._read(name)
         if record is not None:
             record.hold = None if reason is None else {"reason": reason, "until": until}
+            self._write(record)
+
+    def annotate(self, name: str, annotations: dict[str, str]) -> None:
+        record = self._read(name)
+        if record is not None:
+            record.annotations = {**(record.annotations or {}), **annotations}
             self._write(record)
 
     def _write(self, record: _Record) -> None:
