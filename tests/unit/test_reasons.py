@@ -174,3 +174,16 @@ def test_a_jenkins_why_text_maps_to_a_kind() -> None:
     assert reasons.from_jenkins("Waiting for permission").kind == "jenkins-blocked"
     assert reasons.from_jenkins("something else").kind == "jenkins"
     assert all(k in reasons.KINDS for k in ("jenkins", "jenkins-blocked", "not-queued"))
+
+
+def test_a_build_not_found_while_jenkins_cannot_be_read_is_unknown_demand() -> None:
+    w = World()
+
+    class Down(FakeController):
+        def get_json(self, path: str) -> Any:
+            raise OSError("connection refused")
+
+    w.engine.controllers["main"] = Down()
+    answer = w.ask("why", q="deploy")
+    assert answer["items"][0]["reason"]["kind"] == "demand-unknown"
+    assert "controller main: cannot read its queue: connection refused" in answer["items"][0]["reason"]["text"]
