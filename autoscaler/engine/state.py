@@ -35,9 +35,11 @@ SUPPLY = frozenset({AgentState.REQUESTED, AgentState.PENDING, AgentState.BOOTING
 NOT_YET_ONLINE = frozenset({AgentState.REQUESTED, AgentState.PENDING, AgentState.BOOTING})
 
 
-@dataclass
+@dataclass(slots=True)
 class Agent:
-    """One launched unit (pod or process) = one Jenkins node of the same name."""
+    """One launched unit (pod or process) = one Jenkins node of the same name. Slotted: no
+    per-agent ``__dict__`` (less memory, and the planner's passes over 100,000 agents touch one
+    object each, not two)."""
 
     name: str
     label: str
