@@ -101,7 +101,7 @@ def test_usage_per_label(running: Running) -> None:
     assert rows["java"] == {**rows["java"], "launched": 0, "agent_hours": 0, "busy_share": None, "failures": 0}
 
     lines = r.cli("usage").splitlines()  # --since 24h
-    assert lines[0] == "last 1d"  # 24h
+    assert lines[0] == "last 24h"
     assert lines[1].split() == ["LABEL", "LAUNCHED", "AGENT-HOURS", "BUSY", "WAIT-P50", "WAIT-P95", "FAILURES"]
     assert lines[2].split() == ["python", "2", "0.10", "89%", "0.0s", "0.0s", "1"]
     assert lines[3].split() == ["java", "0", "0.00", "-", "-", "-", "0"]
