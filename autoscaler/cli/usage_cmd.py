@@ -72,8 +72,8 @@ def usage_table(data: dict[str, Any]) -> str:
 
 def _window(seconds: float) -> str:
     """``24h``, ``7d``, ``90m``: the window as it was likely asked for."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= 2 * size and seconds % size == 0:
+    for unit, size, least in (("d", 86400, 2), ("h", 3600, 1), ("m", 60, 1)):
+        if seconds >= least * size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return format_duration(seconds)
 
