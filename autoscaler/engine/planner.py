@@ -8,15 +8,27 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter, defaultdict
+import operator
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 
 from autoscaler import schedule
 from autoscaler.config.models import Config, LabelConfig
 from autoscaler.config.units import format_duration
 from autoscaler.engine.demand import Match
-from autoscaler.engine.state import NOT_YET_ONLINE, SUPPLY, Agent, AgentState, Backoff, TokenBucket
+from autoscaler.engine.state import NOT_YET_ONLINE, Agent, AgentState, Backoff, TokenBucket
+
+_STATE = operator.attrgetter("state")
+_LABEL = operator.attrgetter("label")
+_CREATED = operator.attrgetter("created")
+_SINCE = operator.attrgetter("state_since")
+_READY = frozenset({AgentState.READY})
+_ASKED = operator.attrgetter("retire_requested")
+_USED = operator.attrgetter("used")
+_CONSIDERED = frozenset(AgentState) - {AgentState.HELD, AgentState.RETIRING, AgentState.BUSY}
+"""States an agent may be retired from (busy, held and retiring agents never are)."""
 
 MinReady = dict[str, tuple[int, str]]
 """Per label, the ``min-ready`` in force and where it comes from (``label`` or a schedule entry)."""
@@ -68,17 +80,10 @@ def plan(
     in_force = {name: schedule.in_force(lab, wall) for name, lab in labels.items()}
     min_ready = {name: value for name, (value, _) in in_force.items()}
     catch = config.catch_all.name if config.catch_all is not None and catch_all is not None else None
-    retires = _retirements(agents, demand, labels, min_ready, config, now, seen, catch_all if catch else None)
-    retiring = {r.name for r in retires}
-    label_of = {a.name: a.label for a in agents}
-    failing = {label_of[r.name] for r in retires if r.failed}
-
-    supply: Counter[str] = Counter()
-    total: Counter[str] = Counter()
-    for agent in agents:
-        total[agent.label] += 1
-        if agent.state in SUPPLY and agent.name not in retiring:
-            supply[agent.label] += 1
+    retiring, supply = _retirements(agents, demand, labels, min_ready, config, now, seen, catch_all if catch else None)
+    retires = [retire for retire, _ in retiring]
+    failing = {agent.label for retire, agent in retiring if retire.failed}
+    total = Counter(map(_LABEL, agents))  # counted in C: plan() stays fast with 100,000 agents
 
     rate = config.limits.launches_per_second
     tokens = math.floor(bucket.available(now, rate, burst_of(config)) + 1e-9)
@@ -156,9 +161,12 @@ def _retirements(
     now: float,
     seen: Mapping[str, float] | None,
     catch_all: Match | None = None,
-) -> list[Retire]:
-    retires: list[Retire] = []
-    idle: dict[str, list[Agent]] = defaultdict(list)
+) -> tuple[list[tuple[Retire, Agent]], Counter[str]]:
+    """Agents to retire, each with its agent, and the supply per label left after them (agents
+    that will take a build). Busy, held and retiring agents are passed over, and agents that need
+    no look of their own (see :func:`_plain`) are counted in C (``map``/``compress``): with 100,000
+    agents only the few others are looked at one by one in Python."""
+    retires: list[tuple[Retire, Agent]] = []
     supply: Counter[str] = Counter()
     boot_timeout = config.limits.boot_timeout
 
@@ -166,9 +174,9 @@ def _retirements(
         deadline = since + boot_timeout
         return now >= deadline and (seen is None or seen.get(agent.controller, -math.inf) >= deadline)
 
-    for agent in agents:
-        if agent.state in (AgentState.HELD, AgentState.RETIRING, AgentState.BUSY):
-            continue
+    candidates = list(compress(agents, map(_CONSIDERED.__contains__, map(_STATE, agents))))
+    flags = _plain(candidates, tuple(labels), now - boot_timeout + 1.0)
+    for agent in compress(candidates, map(operator.not_, flags)):
         lab = labels.get(agent.label)
         reason: Retire | None = None
         if agent.state == AgentState.FAILED:
@@ -184,27 +192,82 @@ def _retirements(
         elif agent.state == AgentState.READY and agent.used and not lab.reuse:
             reason = Retire(agent.name, "its build finished (one build per agent)")
         if reason is not None:
-            retires.append(reason)
-            continue
-        if agent.state == AgentState.DISCONNECTED:
-            continue
-        supply[agent.label] += 1
-        if agent.state == AgentState.READY:
-            idle[agent.label].append(agent)
+            retires.append((reason, agent))
+        elif agent.state != AgentState.DISCONNECTED:
+            supply[agent.label] += 1
+    supply.update(map(_LABEL, compress(candidates, flags)))
+    retires.extend(_idle_retirements(candidates, supply, demand, labels, min_ready, retires, catch_all, now))
+    return retires, supply
+
+
+def _plain(candidates: list[Agent], names: tuple[str, ...], young_after: float) -> list[bool]:
+    """Per candidate, whether it needs no look of its own: not asked to go, of a configured label,
+    and either ready and unused, or not yet online and created after ``young_after`` (a second
+    short of its boot timeout: it cannot have timed out). One C pass per attribute, no tuples."""
+    known = set(names)
+    states = list(map(_STATE, candidates))
+    stay = map(operator.not_, map(_ASKED, candidates))
+    if not known.issuperset(map(_LABEL, candidates)):  # a label was removed: its agents are retired
+        stay = map(operator.and_, stay, map(known.__contains__, map(_LABEL, candidates)))
+    ready = map(operator.and_, map(_READY.__contains__, states), map(operator.not_, map(_USED, candidates)))
+    young = map(
+        operator.and_, map(NOT_YET_ONLINE.__contains__, states), map(young_after.__lt__, map(_CREATED, candidates))
+    )
+    return list(map(operator.and_, stay, map(operator.or_, ready, young)))
+
+
+def _idle_retirements(
+    candidates: list[Agent],
+    supply: Mapping[str, int],
+    demand: Mapping[str, int],
+    labels: Mapping[str, LabelConfig],
+    min_ready: Mapping[str, int],
+    retired: list[tuple[Retire, Agent]],
+    catch_all: Match | None,
+    now: float,
+) -> list[tuple[Retire, Agent]]:
+    """Idle agents beyond what demand and ``min-ready`` need, idle for their label's ``idle-timeout``,
+    longest idle first. Only labels with a surplus are looked at, and of their agents (in C) only
+    those idle for about the shortest ``idle-timeout``: no other can be retired (a catch-all label
+    counts its spare agents, so all of its idle agents are looked at)."""
+    spare = {
+        name
+        for name, count in supply.items()
+        if name in labels
+        and ((labels[name].catch_all and catch_all is not None) or count - demand.get(name, 0) - min_ready[name] > 0)
+    }
+    if not spare:
+        return []
+    whole = {name for name in spare if labels[name].catch_all and catch_all is not None}
+    pool = candidates
+    if not whole:  # few agents are idle that long: drop the others first
+        oldest = now - min(labels[name].idle_timeout for name in spare) + 1.0
+        pool = list(compress(pool, map(oldest.__ge__, map(_SINCE, pool))))
+    pool = list(compress(pool, map(spare.__contains__, map(_LABEL, pool))))
+    pool = list(compress(pool, map(_READY.__contains__, map(_STATE, pool))))
+    if whole and len(whole) < len(spare):
+        oldest = now - min(labels[name].idle_timeout for name in spare - whole) + 1.0
+        long_idle = map(oldest.__ge__, map(_SINCE, pool))
+        pool = list(compress(pool, map(operator.or_, map(whole.__contains__, map(_LABEL, pool)), long_idle)))
+    gone = {agent.name for _, agent in retired}
+    idle: dict[str, list[Agent]] = {}
+    for agent in pool:
+        if agent.name not in gone:
+            idle.setdefault(agent.label, []).append(agent)
+    retires: list[tuple[Retire, Agent]] = []
     for name, idle_agents in idle.items():
         lab = labels[name]
         surplus = supply[name] - demand.get(name, 0) - min_ready[name]
         ready = idle_agents
-        if lab.catch_all and catch_all is not None:  # only agents no waiting build can use are spare
-            ready = [a for a in idle_agents if a.name in catch_all.spare]
+        if name in whole:  # only agents no waiting build can use are spare
+            ready = [a for a in idle_agents if a.name in catch_all.spare]  # type: ignore[union-attr]
             surplus = len(ready) - min_ready[name]
-        for agent in sorted(ready, key=lambda a: (a.state_since, a.name)):
+        timed_out = [a for a in ready if now - a.state_since >= lab.idle_timeout]
+        for agent in sorted(timed_out, key=lambda a: (a.state_since, a.name)):
             if surplus <= 0:
                 break
-            idle_for = now - agent.state_since
-            if idle_for >= lab.idle_timeout:
-                retires.append(Retire(agent.name, f"idle for {format_duration(idle_for)}"))
-                surplus -= 1
+            retires.append((Retire(agent.name, f"idle for {format_duration(now - agent.state_since)}"), agent))
+            surplus -= 1
     return retires
 
 
