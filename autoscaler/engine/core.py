@@ -296,6 +296,8 @@ class Engine:
     def _on_node_deleted(self, result: NodeDeleted) -> None:
         if result.error:
             log.warning("deleting lingering node %s failed: %s", result.name, result.error)
+        else:
+            scrape.leaked_node(self.state, self.config, result.name)
 
     # -- timers, reload, commands -----------------------------------------------------------
 

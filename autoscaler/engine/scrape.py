@@ -73,6 +73,13 @@ def _flush(state: RuntimeState, agent: Agent) -> None:
             state.stats.reported[key] = total
 
 
+def leaked_node(state: RuntimeState, config: Config, name: str) -> None:
+    """A Jenkins node named like this daemon's agents, with no agent behind it, was removed."""
+    prefix = config.daemon.name_prefix + "-"
+    label = next((lab.name for lab in config.labels if name.startswith(f"{prefix}{lab.slug}-")), "")
+    state.stats.metrics.leaked.labels(label).inc()
+
+
 def record(agent: Agent, now: Now, *, ended: bool) -> AgentRecord:
     """The agent as ``autoscaler usage`` sees it (wall clock)."""
     launched = agent.phases.get("launch_requested")

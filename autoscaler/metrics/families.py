@@ -146,7 +146,8 @@ class Metrics:
         )
         self.leaked = Counter(
             "autoscaler_leaked_agents",
-            "Agents found running with this daemon's identity but no record (then adopted).",
+            "Agents found running with this daemon's identity but no record (then adopted), and Jenkins nodes"
+            " named like its agents with no agent behind them (then removed).",
             ["label"],
             registry=r,
         )

@@ -12,11 +12,12 @@ from autoscaler.api.metrics import render
 from autoscaler.config.models import Config
 from autoscaler.engine import lifecycle
 from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import Command, DemandUpdate, Tick
+from autoscaler.engine.messages import Command, DemandUpdate, DriverSeen, Tick
 from autoscaler.engine.runtime import Now
 from autoscaler.engine.state import Agent, AgentState, Backoff
 from autoscaler.events import BuildFinished, BuildStarted, DemandItem, DemandReport, LifecycleHint
 from autoscaler.metrics.families import PHASES
+from autoscaler.plugin import AgentHandle, DriverStatus
 from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver, InlineExecutor
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -206,3 +207,18 @@ def test_oldest_waiting_build_per_label_and_for_builds_no_label_serves() -> None
     assert value(samples, "autoscaler_oldest_waiting_seconds", controller="main", label="python") == 42
     assert value(samples, "autoscaler_oldest_waiting_seconds", controller="main", label="") == 42
     assert value(samples, "autoscaler_oldest_waiting_seconds", controller="main", label="java") == 0
+
+
+def test_leaks_are_counted_per_label_agents_adopted_and_nodes_removed() -> None:
+    w = World()
+    w.send(DriverSeen([]))  # the start-up listing: everything found later is a leak
+    w.driver.agents["ci-java-aaaaaa"] = AgentHandle("ci-java-aaaaaa", "java", "main", DriverStatus.RUNNING, w.clock())
+    w.send(DriverSeen(w.driver.list()))
+    w.send(DriverSeen(w.driver.list()))  # seen twice with no record: adopted
+    w.jenkins.set("ci-python-zzzzzz", online=False)
+    w.send(LifecycleHint("main"))
+    w.send(LifecycleHint("main"))  # offline, idle, named like ours, twice: removed
+    assert w.jenkins.deleted == ["ci-python-zzzzzz"]
+    samples = w.scrape()
+    assert value(samples, "autoscaler_leaked_agents_total", label="java") == 1
+    assert value(samples, "autoscaler_leaked_agents_total", label="python") == 1
