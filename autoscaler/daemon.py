@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from autoscaler.agent_env import AgentCredentials
+from autoscaler.agent_env import AgentCredentials, agent_credential_problems
 from autoscaler.api.history import History
 from autoscaler.api.metrics import ListenerCollector
 from autoscaler.api.server import ApiServer
@@ -282,6 +282,9 @@ class Daemon:
             return False
         except Exception:  # never let a reload take the daemon down
             log.exception("reload refused (unexpected error), keeping the running config")
+            return False
+        if self.config.driver.type == "local" and (problems := agent_credential_problems(loaded.config)):
+            log.error("reload refused, keeping the running config:\n%s", "\n".join(problems))
             return False
         new, old = loaded.config, self.config
         fixed = ("driver", "demand_listeners", "destroy_listeners", "api", "daemon")
