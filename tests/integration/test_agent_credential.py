@@ -136,3 +136,26 @@ def test_a_local_swarm_agent_connects_as_the_agent_user(tmp_path: Path, sim: Sim
         assert sim.stats["unauthorized"] == 0 and sim.stats["forbidden"] == 0
     finally:
         driver.delete("ci-python-bbbbbb", grace=5)
+
+
+def test_a_reload_that_drops_the_agent_credential_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from autoscaler.config.loader import load_config
+    from autoscaler.daemon import Daemon
+
+    path = tmp_path / "config.yaml"
+    agent = "agent-user: agents, agent-token-env: AGENT_TOKEN"
+    text = (
+        f"controllers: [{{url: 'http://127.0.0.1:9/', user: u, token: t0ken, {agent}}}]\n"
+        f"driver: {{type: local, work-dir: '{tmp_path / 'work'}'}}\n"
+        "labels:\n  - {name: python, command: 'true', max: 4}\n"
+    )
+    path.write_text(text)
+    daemon = Daemon(load_config(str(path)), serve_api=False)
+    try:
+        path.write_text(text.replace(", " + agent, "").replace("max: 4", "max: 5"))
+        assert not daemon.reload()
+        assert "reload refused" in caplog.text and "connect: inbound" in caplog.text
+        assert daemon.config.controllers[0].agent_user == "agents" and daemon.config.labels[0].max == 4
+    finally:
+        daemon.pool.shutdown(wait=False)
+        daemon.fast_pool.shutdown(wait=False)
