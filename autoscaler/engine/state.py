@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from autoscaler.ratelimit import TokenBucket
+
+_NONE_YET: Mapping[str, float] = MappingProxyType({})
+"""Shared, read-only: an agent's ``seconds`` until its first count."""
 
 
 class AgentState(enum.StrEnum):
@@ -69,10 +74,11 @@ class Agent:
     """Start-up phases reached (engine clock), see :mod:`autoscaler.engine.phases`."""
     phase_notes: dict[str, str] = field(default_factory=dict)
     """Why a phase has no time (the driver cannot see it)."""
-    seconds: dict[str, float] = field(default_factory=dict)
-    """Seconds spent per state up to ``counted_since`` (for utilization)."""
+    seconds: Mapping[str, float] = field(default_factory=lambda: _NONE_YET)
+    """Seconds spent per state up to ``counted_since`` (for utilization; made at the first count,
+    as is ``stretches``: a tracked agent that has not changed state yet costs no container)."""
     counted_since: float = 0.0
-    stretches: list[tuple[str, float, float]] = field(default_factory=list)
+    stretches: Sequence[tuple[str, float, float]] = ()
     """(state, start, end) on the engine clock: its time per state, for ``autoscaler usage``."""
 
     def count_time(self, now: float) -> None:
@@ -80,12 +86,15 @@ class Agent:
         start = max(self.counted_since, self.state_since)
         if now > start:
             state = str(self.state)
-            self.seconds[state] = self.seconds.get(state, 0.0) + now - start
-            last = self.stretches[-1] if self.stretches else None
+            seconds = self.seconds if isinstance(self.seconds, dict) else {}
+            seconds[state] = seconds.get(state, 0.0) + now - start
+            stretches = self.stretches if isinstance(self.stretches, list) else []
+            last = stretches[-1] if stretches else None
             if last is not None and last[0] == state and last[2] == start:
-                self.stretches[-1] = (state, last[1], now)
+                stretches[-1] = (state, last[1], now)
             else:
-                self.stretches.append((state, start, now))
+                stretches.append((state, start, now))
+            self.seconds, self.stretches = seconds, stretches
         self.counted_since = max(self.counted_since, now)
 
     def set_state(self, state: AgentState, now: float, comment: str | None = None) -> None:
