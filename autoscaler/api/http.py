@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cheroot import wsgi
+from cheroot.workers import threadpool
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,33 @@ class _Gateway(wsgi.Gateway_10):
         return write
 
 
+class _Pool(threadpool.ThreadPool):
+    """cheroot's worker pool with daemon threads: a server that is never stopped (a start that
+    failed half-way) cannot keep the process from exiting."""
+
+    def _spawn_worker(self) -> threadpool.WorkerThread:
+        worker = threadpool.WorkerThread(self.server)  # type: ignore[no-untyped-call]
+        worker.name = f"http-{worker.name}"
+        worker.daemon = True
+        worker.start()
+        return worker
+
+
 class _Server(wsgi.Server):
-    """cheroot's server with a Unix socket that is never reachable with a wider mode than
-    0600 and never takes over the socket of a live daemon."""
+    """cheroot's server with daemon workers, and a Unix socket that is never reachable with a
+    wider mode than 0600 and never takes over the socket of a live daemon."""
+
+    def __init__(self, address: Any, app: App, *, threads: int, timeout: float) -> None:
+        super().__init__(
+            address,
+            app,
+            numthreads=threads,
+            max=threads,
+            request_queue_size=64,
+            timeout=timeout,  # type: ignore[arg-type]  # cheroot's stub says int; a float works
+            shutdown_timeout=2,
+        )
+        self.requests = _Pool(self, min=threads, max=threads, accepted_queue_size=64, accepted_queue_timeout=1)
 
     def bind_unix_socket(self, bind_addr: str) -> socket.socket:
         sock = bind_private_socket(bind_addr)
@@ -172,7 +197,7 @@ def _refuse_live(path: str) -> None:
             probe.connect(path)
         except OSError:
             return  # stale: nobody listens
-    raise OSError(errno.EADDRINUSE, "another process serves this socket")
+    raise OSError(errno.EADDRINUSE, "a live server already listens on it")
 
 
 class HttpServer:
@@ -182,17 +207,7 @@ class HttpServer:
         self, address: tuple[str, int] | str, app: App, *, name: str, threads: int = 4, timeout: float = 10.0
     ) -> None:
         self.name = name
-        self.server = _Server(
-            address,
-            app,
-            numthreads=threads,
-            max=threads,
-            request_queue_size=64,
-            timeout=timeout,  # type: ignore[arg-type]  # cheroot's stub says int; a float works
-            shutdown_timeout=2,
-            accepted_queue_size=64,
-            accepted_queue_timeout=1,
-        )
+        self.server = _Server(address, app, threads=threads, timeout=timeout)
         self.server.gateway = _Gateway
         self.server.max_request_header_size = MAX_HEADERS
         self.server.expiration_interval = 0.1  # how soon the serving loop sees a stop (and drops idle clients)

@@ -25,6 +25,8 @@ import hmac
 import ipaddress
 import json
 import logging
+import os
+import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -135,10 +137,14 @@ class ApiServer:
         """The TCP port served (0: none)."""
         self.socket_path = api.socket_path
         self.servers: list[HttpServer] = []
-        if api.listen is not None:
-            self._listen_tcp(api.listen)
-        if self.socket_path is not None:
-            self._listen_unix(self.socket_path)
+        try:
+            if api.listen is not None:
+                self._listen_tcp(api.listen)
+            if self.socket_path is not None:
+                self._listen_unix(self.socket_path)
+        except BaseException:
+            self.stop()  # the one already bound
+            raise
 
     @property
     def loopback(self) -> bool:
@@ -152,7 +158,7 @@ class ApiServer:
         try:
             server = self._server((self.host, int(port)), tcp=True)
         except OSError as exc:
-            raise OSError(f"API cannot listen on {listen}: {exc.strerror or exc}") from None
+            raise OSError(f"API cannot listen on {listen}: {_reason(exc)}") from None
         self.port = server.port
         self.servers.append(server)
 
@@ -161,7 +167,7 @@ class ApiServer:
             self.servers.append(self._server(path, tcp=False))
         except OSError as exc:
             hint = "" if self.config.socket else " (set api.socket to a path the daemon's user may create)"
-            raise OSError(f"API cannot listen on unix://{path}: {exc.strerror or exc}{hint}") from None
+            raise OSError(f"API cannot listen on unix://{path}: {_reason(exc)}{hint}") from None
 
     def _server(self, address: tuple[str, int] | str, *, tcp: bool) -> HttpServer:
         def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
@@ -306,6 +312,13 @@ class ApiServer:
         elif parts[3] == "delete":
             args["now"] = bool(body.get("now"))
         return respond(start, 200, self.ask(parts[3], **args))
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's words for a failed bind (cheroot wraps the error it caught in one of its own)."""
+    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+    found = re.search(r"\[Errno (\d+)\]", str(cause))
+    return cause.strerror or (os.strerror(int(found.group(1))) if found else str(cause))
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -191,7 +191,7 @@ def test_the_socket_is_0600_and_mutations_over_it_need_no_token(api: Api) -> Non
 
 def test_a_live_socket_is_not_taken_over_and_a_stale_one_is(api: Api) -> None:
     path = api.server.socket_path
-    with pytest.raises(OSError, match="another process serves this socket"):
+    with pytest.raises(OSError, match="a live server already listens on it"):
         ApiServer(ApiConfig(socket=path), Engine(), PluginCounters())
     stale_dir = tempfile.mkdtemp(prefix="as-api-", dir="/tmp")
     try:
