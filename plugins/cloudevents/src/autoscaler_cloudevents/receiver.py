@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from cheroot import wsgi
+from cheroot.workers import threadpool
 from pydantic import Field, field_validator
 
 from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext, Run, read_secret
@@ -50,6 +51,18 @@ class _Gateway(wsgi.Gateway_10):
         if ("Connection", "close") in headers:
             self.req.close_connection = True
         return write
+
+
+class _Pool(threadpool.ThreadPool):
+    """cheroot's worker pool with daemon threads: a receiver never stopped (a daemon whose start
+    failed half-way) cannot keep the process from exiting."""
+
+    def _spawn_worker(self) -> threadpool.WorkerThread:
+        worker = threadpool.WorkerThread(self.server)  # type: ignore[no-untyped-call]
+        worker.name = f"cloudevents-{worker.name}"
+        worker.daemon = True
+        worker.start()
+        return worker
 
 
 class _Server(wsgi.Server):
@@ -115,6 +128,8 @@ class CloudEventsReceiver(DestroyListener):
             accepted_queue_size=64,
             accepted_queue_timeout=1,
         )
+        threads = self.ce.threads
+        server.requests = _Pool(server, min=threads, max=threads, accepted_queue_size=64, accepted_queue_timeout=1)
         server.gateway = _Gateway
         server.max_request_header_size = MAX_HEADERS
         server.expiration_interval = 0.1  # how soon the serving loop sees a stop
