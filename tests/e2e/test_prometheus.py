@@ -84,10 +84,10 @@ class RefusedListener(DestroyListener):
     settings_model = RefusedSettings
 
     def start(self):
-        self.run = self.context.supervise("refused", self.loop)
+        self.run = self.context.supervise("refused", self.loop, stale_after=0.5)
 
     def loop(self, run):
-        raise ConnectionRefusedError("the event source refuses connections")
+        run.stopping.wait()  # stuck in a connect that never returns: no progress, the listener is down
 
     def stop(self):
         self.run.stop()
@@ -95,7 +95,7 @@ class RefusedListener(DestroyListener):
 
 
 def install_failing_listener(site: Path) -> None:
-    """A destroy listener whose event source always refuses it (its loop fails, it is down)."""
+    """A destroy listener stuck connecting to its event source (no progress: it is down)."""
     site.mkdir()
     (site / "refused_listener.py").write_text(FAILING_LISTENER)
     dist = site / "refused_listener-0.1.dist-info"
