@@ -87,6 +87,9 @@ def test_the_status_page_shows_pools_agents_and_waiting_builds(sim: SimJenkins, 
         daemon.wait(lambda: sum(p["busy"] for p in daemon.cli("pools")) >= 2, 60, "two busy agents")
         base = f"http://127.0.0.1:{port}/"
         assert requests.get(base + "v1/pools", timeout=5).status_code == 401  # beyond loopback: the token
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        history = requests.get(base + "v1/history", headers=auth, timeout=5).json()
+        assert history["samples"] and set(history["samples"][-1]["labels"]) == {"python", "docker"}  # sampled
 
         dom = browse(base + f"#token={TOKEN}", tmp_path / "profile", "--dump-dom")
         ARTIFACTS.mkdir(exist_ok=True)
