@@ -44,6 +44,9 @@ class ListenerDemand:
     updated: float = 0.0
     observed_at: float = 0.0
     """When the source was read (the start of the poll)."""
+    made: dict[str, tuple[DemandItem, Wanted]] = field(default_factory=dict)
+    """Per key, the item last reported and what it was resolved to: a listener that reports the
+    same item object again (unchanged) is not resolved again (label expressions only)."""
 
 
 class DemandBook:
@@ -72,6 +75,7 @@ class DemandBook:
         self.config = config
         self._expr_cache.clear()
         for listener in self.listeners.values():
+            listener.made = {}
             listener.items = {
                 k: _relabel(w, self._resolve_text(w.wants, listener.controller)) for k, w in listener.items.items()
             }
@@ -82,6 +86,8 @@ class DemandBook:
         """``now``: wall time (when items arrived, for display and latency); ``mono``: the engine's
         clock, which ``observed_at`` and the build starts of :meth:`record_start` are on."""
         listener = self.listeners.setdefault(update.listener, ListenerDemand(update.controller))
+        if listener.controller != update.controller:
+            listener.made = {}
         listener.controller = update.controller
         if update.report is None:
             if listener.error != update.error:
@@ -96,11 +102,17 @@ class DemandBook:
             update.observed_at if update.observed_at is not None else (mono if mono is not None else now)
         )
         items: dict[str, Wanted] = {}
+        made: dict[str, tuple[DemandItem, Wanted]] = {}
         for item in update.report.items:
-            since = item.since if item.since is not None else self._first_seen.setdefault(item.key, now)
-            label = self._resolve(item, owners, listener.controller)
-            items[item.key] = Wanted(item.key, label, _wants(item), since, item.what)
-        listener.items = items
+            kept = listener.made.get(item.key)
+            if kept is None or kept[0] is not item:
+                since = item.since if item.since is not None else self._first_seen.setdefault(item.key, now)
+                label = self._resolve(item, owners, listener.controller)
+                kept = (item, Wanted(item.key, label, _wants(item), since, item.what))
+            items[item.key] = kept[1]
+            if item.node is None:  # a node's owner may change between reports: resolved each time
+                made[item.key] = kept
+        listener.items, listener.made = items, made
         live = {k for ld in self.listeners.values() for k in ld.items}
         self._served &= live
         self._first_seen = {k: v for k, v in self._first_seen.items() if k in live}
