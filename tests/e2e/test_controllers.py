@@ -3,6 +3,9 @@ controller it is queued on (issue 12: all launches went to the first controller'
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,8 @@ from autoscaler.testing.swarm_agent import command_line
 from tests.e2e.harness import Daemon, agent_processes, free_port, write
 
 pytestmark = pytest.mark.e2e
+ID = "e2e-controllers"
+"""Its own daemon id: other test sessions on this host clean up agents of the id "e2e"."""
 
 
 @pytest.fixture
@@ -57,7 +62,7 @@ def two_controllers(east: SimJenkins, west: SimJenkins, tmp: Path) -> dict[str, 
         ],
         "limits": {"max-agents": 6, "boot-timeout": "60s"},
         "api": {"listen": f"127.0.0.1:{free_port()}"},
-        "daemon": {"id": "e2e", "name-prefix": "e2e", "tick": "0.3s", "reconcile-interval": "1s", "retire-grace": "5s"},
+        "daemon": {"id": ID, "name-prefix": "e2e", "tick": "0.3s", "reconcile-interval": "1s", "retire-grace": "5s"},
     }
 
 
@@ -85,4 +90,8 @@ def test_each_controllers_builds_are_served_by_its_own_pool(east: SimJenkins, we
     finally:
         if daemon.proc is not None and daemon.proc.poll() is None:
             daemon.stop()
-    assert agent_processes("e2e") == []
+        left = agent_processes(ID)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    assert left == []
