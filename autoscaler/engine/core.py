@@ -42,7 +42,7 @@ from autoscaler.engine.messages import (
 from autoscaler.engine.planner import burst_of, min_ready_changes, plan
 from autoscaler.engine.ports import ControllerAPI
 from autoscaler.engine.runtime import Now, RuntimeState
-from autoscaler.engine.state import Agent, AgentState, TokenBucket
+from autoscaler.engine.state import Agent, AgentLabels, AgentState, TokenBucket
 from autoscaler.events import (
     AgentChanged,
     BuildFinished,
@@ -244,7 +244,7 @@ class Engine:
 
     def _on_demand(self, update: DemandUpdate) -> None:
         now = self.now()
-        owners = {name: a.label for name, a in self.state.agents.items()}
+        owners = AgentLabels(self.state.agents)
         self.state.demand.update(update, owners, now.wall, now.mono)
         if update.error:
             self.state.record("demand", None, f"{update.listener}: demand unknown: {update.error}", now.wall)

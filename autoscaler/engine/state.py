@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -122,4 +122,23 @@ class Backoff:
         return Backoff(failures, now + wait)
 
 
-__all__ = ["NOT_YET_ONLINE", "SUPPLY", "Agent", "AgentState", "Backoff", "TokenBucket"]
+class AgentLabels(Mapping[str, str]):
+    """Agent name -> its label, read from the agents at each lookup: no copy of 100,000 names
+    for every demand update (read within the engine's step, like the agents themselves)."""
+
+    __slots__ = ("agents",)
+
+    def __init__(self, agents: Mapping[str, Agent]) -> None:
+        self.agents = agents
+
+    def __getitem__(self, name: str) -> str:
+        return self.agents[name].label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.agents)
+
+    def __len__(self) -> int:
+        return len(self.agents)
+
+
+__all__ = ["NOT_YET_ONLINE", "SUPPLY", "Agent", "AgentLabels", "AgentState", "Backoff", "TokenBucket"]
