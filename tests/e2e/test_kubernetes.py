@@ -20,9 +20,10 @@ NS = "ci-agents"
 
 @pytest.fixture
 def cluster() -> Iterator[tuple[SimJenkins, KubeApi]]:
-    with SimJenkins() as sim, KubeApi() as api:
+    with SimJenkins(agent_users={"agent": "agent-s3cret"}) as sim, KubeApi() as api:
         kubelet = Kubelet(api.store, NS).start()
-        api.store.create("secrets", NS, {"metadata": {"name": "jenkins-agent"}, "stringData": {"token": sim.token}})
+        agent_token = {"token": "agent-s3cret"}  # the agent user's (sim_config's agent-user), never the daemon's
+        api.store.create("secrets", NS, {"metadata": {"name": "jenkins-agent"}, "stringData": agent_token})
         sim.add_job("unit", label="python", duration=1.0)
         sim.add_job("pipe", kind="pipeline", label="python", duration=1.0)
         sim.add_job("build", kind="pipeline", label="java", duration=1.0)
