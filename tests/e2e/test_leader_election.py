@@ -37,12 +37,13 @@ def replica_config(sim: SimJenkins, api: KubeApi, tmp: Path, name: str) -> Path:
     config["labels"] = [{"name": "java", "connect": "inbound", "image": "jenkins/inbound-agent:latest", "max": 3}]
     config["api"] = {"listen": f"127.0.0.1:{free_port()}"}
     config["daemon"]["leader-election"] = ELECTION
+    config["daemon"]["id"] = "e2e-ha"  # its own: other test sessions on this host clean up "e2e" agents
     return write(tmp / f"{name}.yaml", config)
 
 
 def holder(api: KubeApi) -> str:
     with api.store.lock:
-        lease = api.store.objects.get(("leases", NS, "e2e-leader"))
+        lease = api.store.objects.get(("leases", NS, "e2e-ha-leader"))
         return str((lease or {}).get("spec", {}).get("holderIdentity") or "")
 
 
