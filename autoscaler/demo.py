@@ -137,18 +137,24 @@ def run_demo(options: DemoOptions | None = None, **kwargs: Any) -> bool:
         try:
             finished, stuck = _watch(daemon, sim, jobs, opts, started, hint)
         finally:
-            status, pools = _ask(daemon, "status"), _ask(daemon, "pools")
             sampling.set()
+            seen = _seen(daemon)
         if opts.keep_running:
-            _summary(sim, jobs, status, pools, None, [], finished, stuck, latencies, time.monotonic() - started)
+            _summary(sim, jobs, seen, None, [], finished, stuck, latencies, time.monotonic() - started)
             _keep_running(hint)
-            status, pools = _ask(daemon, "status"), _ask(daemon, "pools")
+            seen = _seen(daemon)
         daemon.stop()
         leaked = daemon.driver.list()
         for handle in leaked:  # never leave processes behind, even after a failed demo
             daemon.driver.delete(handle.name, grace=2)
         ours = [n for n in sim.model.nodes if not n.endswith("-placeholder")]
-        return _summary(sim, jobs, status, pools, leaked, ours, finished, stuck, latencies, time.monotonic() - started)
+        return _summary(sim, jobs, seen, leaked, ours, finished, stuck, latencies, time.monotonic() - started)
+
+
+def _seen(daemon: Any) -> dict[str, Any]:
+    """What the summary reads of the daemon before it stops: status, pools, start-up phases."""
+    usage = _ask(daemon, "usage", since=86400.0)
+    return {"status": _ask(daemon, "status"), "pools": _ask(daemon, "pools"), "startup": usage["startup"]}
 
 
 def _start(sim: Any, tmp: Path, opts: DemoOptions) -> tuple[Any, str]:
@@ -259,8 +265,7 @@ def _show(
 def _summary(
     sim: Any,
     jobs: int,
-    status: dict[str, Any],
-    pools: list[dict[str, Any]],
+    seen: dict[str, Any],
     leaked: list[Any] | None,
     nodes_left: list[str],
     finished: bool,
@@ -269,6 +274,7 @@ def _summary(
     elapsed: float,
 ) -> bool:
     """The summary; ``leaked`` None: an interim one (``--keep-running``), before the daemon stops."""
+    status = seen["status"]
     done = sim.model.builds_done()
     lost = [h.name for h in leaked or []] + nodes_left
     lines = [
@@ -282,9 +288,9 @@ def _summary(
         *latency_lines(status, latencies),
         f"wall time              {elapsed:.1f}s",
         "",
-        tables.pools_table(pools),
+        tables.pools_table(seen["pools"]),
         "",
-        *phase_lines(latencies),
+        *phase_lines(seen["startup"]),
     ]
     left = unfinished(sim)
     if stuck or left:

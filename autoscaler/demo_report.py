@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from autoscaler.cli import tables
+from autoscaler.metrics.startup import breakdown_rows
 
 SAMPLE_EVERY = 0.1
 """Seconds between the samples of the pools and agents the latency split is computed from."""
@@ -28,8 +29,6 @@ class Latencies:
     blocked: dict[str, list[tuple[float, bool]]] = field(default_factory=dict)
     launches: dict[str, tuple[str, float, float]] = field(default_factory=dict)
     """Agent name -> (label, queued, launch requested), wall clock."""
-    phases: dict[str, dict[str, float]] = field(default_factory=dict)
-    """Agent name -> start-up phase -> seconds (for the phase breakdown)."""
 
     def sample(self, pools: list[dict[str, Any]], agents: list[dict[str, Any]], now: float) -> None:
         for p in pools:
@@ -39,9 +38,6 @@ class Latencies:
             queued, requested = got.get("queued"), got.get("launch_requested")
             if queued and requested and a["name"] not in self.launches:
                 self.launches[a["name"]] = (a["label"], _wall(queued["at"]), _wall(requested["at"]))
-            seconds = {k: v["seconds"] for k, v in got.items() if v and v.get("seconds") is not None}
-            if seconds:
-                self.phases[a["name"]] = seconds
 
     def split(self) -> tuple[list[float], list[float]]:
         """(waiting for capacity, the daemon's reaction) per launch that served a queued build: the
@@ -54,17 +50,6 @@ class Latencies:
             capacity.append(free_from - queued)
             reaction.append(max(0.0, requested - free_from))
         return capacity, reaction
-
-    def phase_breakdown(self) -> list[tuple[str, float | None, float | None, int]]:
-        """Per start-up phase: p50, p95 and how many agents were seen in it."""
-        order: list[str] = []
-        for seconds in self.phases.values():
-            order += [p for p in seconds if p not in order]
-        rows = []
-        for phase in order:
-            values = [s[phase] for s in self.phases.values() if phase in s]
-            rows.append((phase, percentile(values, 50), percentile(values, 95), len(values)))
-        return rows
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -137,8 +122,9 @@ def latency_lines(status: dict[str, Any], latencies: Latencies) -> list[str]:
     ]
 
 
-def phase_lines(latencies: Latencies) -> list[str]:
-    rows = latencies.phase_breakdown()
+def phase_lines(startup: dict[str, Any]) -> list[str]:
+    """The start-up breakdown of ``usage`` (p50, p95 and agents per phase)."""
+    rows = breakdown_rows(startup)
     if not rows:
         return ["start-up phases        none seen"]
     table = tables.table(
