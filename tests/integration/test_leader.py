@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient, Configuration, CoordinationV1Api, V1Lease, V1LeaseSpec, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
+from prometheus_client import CollectorRegistry
 
 from autoscaler.config.models import Config, LeaderElectionConfig
 from autoscaler.engine.core import Engine
 from autoscaler.engine.fence import Fence, NotLeader
 from autoscaler.engine.messages import Command, DemandUpdate, Tick
 from autoscaler.events import DemandItem, DemandReport
-from autoscaler.leader import LeaderElector
+from autoscaler.leader import LeaderElector, elector_for
 from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver, InlineExecutor
 from autoscaler.testing.kubernetes import KubeApi
 
@@ -213,3 +214,38 @@ def test_no_agent_is_launched_twice_or_killed_in_a_failover(api: KubeApi) -> Non
     assert len(driver.launched) == 4 and driver.deleted == []
     b.send(Tick())
     assert len(driver.launched) == 4 and driver.deleted == []
+
+
+def leader_gauge(registry: CollectorRegistry) -> float | None:
+    return registry.get_sample_value("autoscaler_leader")
+
+
+def test_autoscaler_leader_is_exported_and_follows_the_lease(api: KubeApi) -> None:
+    base = {
+        "controllers": [{"name": "main", "url": "http://j/", "user": "u", "token": "t0ken"}],
+        "labels": [{"name": "python"}],
+    }
+    alone = Engine(Config.model_validate(base), FakeDriver(), {}, InlineExecutor())
+    registry = CollectorRegistry()
+    assert elector_for(alone.config, FakeDriver(), alone, registry) is None
+    assert leader_gauge(registry) == 1.0  # without leader election the daemon always leads
+
+    config = Config.model_validate({**base, "daemon": {"leader-election": {"enabled": True}}})
+    with pytest.raises(ValueError, match="needs the kubernetes driver"):
+        elector_for(config, FakeDriver(), Engine(config, FakeDriver(), {}, InlineExecutor()), CollectorRegistry())
+
+    class KubernetesLike(FakeDriver):
+        def __init__(self) -> None:
+            super().__init__()
+            self.api_client = coordination(api).api_client
+            self.namespace = NS
+
+    engine = Engine(config, FakeDriver(), {}, InlineExecutor())
+    registry = CollectorRegistry()
+    chosen = elector_for(config, KubernetesLike(), engine, registry)
+    assert chosen is not None and (chosen.name, chosen.namespace) == ("autoscaler-leader", NS)
+    assert leader_gauge(registry) == 0.0
+    assert chosen.try_once()
+    assert leader_gauge(registry) == 1.0 and engine.fence.leading()
+    chosen.release()
+    assert leader_gauge(registry) == 0.0
