@@ -29,7 +29,7 @@ import os
 import re
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from autoscaler.api import page
 from autoscaler.api.history import History
@@ -301,7 +301,7 @@ class ApiServer:
             raise HttpError(415, f"send Content-Type: application/json (got {content_type or 'none'!r})", close=True)
         length = content_length(environ, MAX_BODY)
         body = _json_object(read_body(environ, length) or b"{}")
-        args: dict[str, Any] = {"name": unquote(parts[2])}
+        args: dict[str, Any] = {"name": parts[2]}  # PATH_INFO is already decoded (once)
         if parts[3] == "hold":
             seconds = body.get("seconds")
             if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)):

@@ -262,3 +262,10 @@ def test_the_cli_finds_the_socket_from_the_environment_and_the_config(api: Api, 
     missing = CliRunner().invoke(cli, ["pools"], env={"AUTOSCALER_API": f"unix://{api.dir}/nope.sock"})
     assert missing.exit_code == 1
     assert f"cannot reach the autoscaler API at unix://{api.dir}/nope.sock (is the daemon running?)" in missing.output
+
+
+def test_an_agent_name_in_the_path_is_decoded_once(api: Api) -> None:
+    for path, name in (("ci%2Da", "ci-a"), ("ci%252Da", "ci%2Da")):
+        reply = requests.post(api.url + f"v1/agents/{path}/hold", json={}, headers=AUTH, timeout=5)
+        assert reply.status_code == 200
+        assert api.mutations()[-1].args["name"] == name
