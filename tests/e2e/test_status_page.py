@@ -45,7 +45,7 @@ def browse(url: str, profile: Path, *extra: str) -> str:
             "--disable-dev-shm-usage",
             f"--user-data-dir={profile}",
             "--window-size=1400,1000",
-            "--virtual-time-budget=4000",
+            "--virtual-time-budget=2500",
             *extra,
             url,
         ],
@@ -91,8 +91,10 @@ def test_the_status_page_shows_pools_agents_and_waiting_builds(sim: SimJenkins, 
         history = requests.get(base + "v1/history", headers=auth, timeout=5).json()
         assert history["samples"] and set(history["samples"][-1]["labels"]) == {"python", "docker"}  # sampled
 
-        dom = browse(base + f"#token={TOKEN}", tmp_path / "profile", "--dump-dom")
         ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "status-page.png"
+        shot.unlink(missing_ok=True)
+        dom = browse(base + f"#token={TOKEN}", tmp_path / "profile", "--dump-dom", f"--screenshot={shot}")
         (ARTIFACTS / "status-page.html").write_text(dom)
         agents = [a["name"] for a in daemon.cli("agents")]
         assert '<div id="error"></div>' in dom, error_of(dom)
@@ -103,9 +105,6 @@ def test_the_status_page_shows_pools_agents_and_waiting_builds(sim: SimJenkins, 
         assert "<polyline" in dom and 'class="demand"' in dom and 'class="supply"' in dom
         assert re.search(r"\d+ agents, \d+ waiting", dom)
 
-        shot = ARTIFACTS / "status-page.png"
-        shot.unlink(missing_ok=True)
-        browse(base + f"#token={TOKEN}", tmp_path / "profile", f"--screenshot={shot}")
         assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
         refused = browse(base, tmp_path / "profile", "--dump-dom")  # no token in the fragment
