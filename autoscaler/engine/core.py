@@ -260,7 +260,7 @@ class Engine:
         self.state.seen[seen.controller] = now.mono
         for agent in list(self.state.agents.values()):
             if agent.controller == seen.controller:
-                self.io.do(lifecycle.apply_node(self.state, self.config, agent, seen.nodes.get(agent.name), now))
+                self.io.do(lifecycle.apply_node(self.state, self.config, agent, seen.nodes.get(agent.name), now, seen.observed_at))
                 build_tags.request(self.state, self.io, agent)
         for name in self._strays.lingering_nodes(seen.controller, seen.nodes, self.state.agents, self.config):
             self.io.delete_node(seen.controller, name)

@@ -133,7 +133,7 @@ class Effector:
             return
         self.state.in_flight.add(key)
         fail = _computers_failure(controller)
-        self.spawn(workers.read_computers, client, fail=fail, executor=self.fast_executor)
+        self.spawn(workers.read_computers, client, self.clock(), fail=fail, executor=self.fast_executor)
 
     def spawn(
         self,

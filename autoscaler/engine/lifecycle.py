@@ -85,9 +85,16 @@ def build_finished(rt: RuntimeState, agent: Agent, key: str, status: str | None,
     return [Refresh(agent.controller)]
 
 
-def apply_node(rt: RuntimeState, config: Config, agent: Agent, node: NodeView | None, now: Now) -> list[Effect]:
-    """What ``/computer`` shows of the agent's node."""
+def apply_node(
+    rt: RuntimeState, config: Config, agent: Agent, node: NodeView | None, now: Now, observed_at: float | None = None
+) -> list[Effect]:
+    """What ``/computer`` shows of the agent's node. A read that began before the agent's last
+    change (a build event that arrived while the read was on the wire) may show it busy, never
+    idle or gone: that would end a build the engine knows has started."""
     if agent.state in (*UNTOUCHED, AgentState.FAILED):
+        return []
+    stale = observed_at is not None and agent.state_since > observed_at
+    if stale and not (node is not None and node.busy):
         return []
     if node is None:
         if agent.online_once and agent.state in (AgentState.READY, AgentState.BUSY):

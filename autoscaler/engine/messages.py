@@ -39,6 +39,9 @@ class ComputersSeen:
     controller: str
     nodes: dict[str, NodeView] | None
     error: str | None = None
+    observed_at: float | None = None
+    """When the read began, on the engine's clock: a state the engine reached after it (a build
+    event) is newer than the read, which then cannot undo it."""
 
 
 @dataclass(frozen=True)

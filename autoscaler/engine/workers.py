@@ -115,9 +115,9 @@ def take_offline(client: ControllerAPI, name: str) -> OfflineTaken:
     return OfflineTaken(client.name, name, ok=True)
 
 
-def read_computers(client: ControllerAPI) -> ComputersSeen:
+def read_computers(client: ControllerAPI, started: float | None = None) -> ComputersSeen:
     try:
-        return ComputersSeen(client.name, client.computers())
+        return ComputersSeen(client.name, client.computers(), observed_at=started)
     except JenkinsError as exc:
         return ComputersSeen(client.name, None, str(exc))
 

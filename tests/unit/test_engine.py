@@ -8,7 +8,7 @@ import pytest
 
 from autoscaler.config.models import Config
 from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import Command, DemandUpdate, DriverSeen, Reconcile, Tick
+from autoscaler.engine.messages import Command, ComputersSeen, DemandUpdate, DriverSeen, Reconcile, Tick
 from autoscaler.engine.state import AgentState
 from autoscaler.events import BuildFinished, BuildStarted, DemandItem, DemandReport, LifecycleHint
 from autoscaler.plugin import AgentHandle, DriverError, DriverStatus
@@ -82,6 +82,35 @@ def test_full_lifecycle_of_a_one_shot_agent() -> None:
     assert w.driver.deleted == [name]
     assert w.jenkins.offline_calls == [name]  # never toggled twice
     assert len(w.driver.launched) == 1
+
+
+def test_a_computer_read_that_began_before_a_build_started_does_not_end_it() -> None:
+    """/computer read on the wire while the build-started event arrives: it shows the node idle,
+    but the build began after the read did. Taking that for "build finished" retired one-shot
+    agents in the middle of their build."""
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    w.online(name)
+    read_began = w.clock()
+    idle_view = w.jenkins.computers()  # what the read will answer: the node idle
+    w.clock.advance(0.5)
+    w.jenkins.set(name, builds=("http://j/job/x/1/",))
+    w.send(BuildStarted(name, "main", "x", 1, "http://j/job/x/1/", "zmq"))
+    assert w.states() == {name: AgentState.BUSY}
+    w.send(ComputersSeen("main", idle_view, observed_at=read_began))
+    w.send(Tick())
+    assert w.states() == {name: AgentState.BUSY}
+    assert w.driver.deleted == []
+    # not even a retirement attempt that Jenkins' "not idle" answer would have stopped
+    kinds = [e["kind"] for e in w.engine.state.history if e["agent"] == name]
+    assert "idle" not in kinds and "retiring" not in kinds, kinds
+    # a read that began after the build started and shows it idle: the build is over
+    w.demand()
+    w.jenkins.set(name, builds=())
+    w.clock.advance(0.5)
+    w.send(ComputersSeen("main", w.jenkins.computers(), observed_at=w.clock()))
+    assert w.driver.deleted == [name]
 
 
 def test_a_stale_queue_report_does_not_launch_twice() -> None:
