@@ -260,7 +260,8 @@ class Engine:
         self.state.seen[seen.controller] = now.mono
         for agent in list(self.state.agents.values()):
             if agent.controller == seen.controller:
-                self.io.do(lifecycle.apply_node(self.state, self.config, agent, seen.nodes.get(agent.name), now, seen.observed_at))
+                node = seen.nodes.get(agent.name)
+                self.io.do(lifecycle.apply_node(self.state, self.config, agent, node, now, seen.observed_at))
                 build_tags.request(self.state, self.io, agent)
         for name in self._strays.lingering_nodes(seen.controller, seen.nodes, self.state.agents, self.config):
             self.io.delete_node(seen.controller, name)
