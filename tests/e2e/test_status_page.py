@@ -101,7 +101,7 @@ def test_the_status_page_shows_pools_agents_and_waiting_builds(sim: SimJenkins, 
         assert re.search(r"<td>python</td>", dom) and re.search(r"<td>docker</td>", dom)
         assert all(f"<td>{name}</td>" in dom for name in agents), (agents, dom[:3000])
         assert "on-windows" in dom and "slow" in dom  # waiting builds, by name
-        assert "no pool serves windows" in dom and "pool held back by max" in dom  # and why they wait
+        assert "no configured label serves `windows`" in dom and "python is at its max of 2 agents" in dom  # and why
         assert "<polyline" in dom and 'class="demand"' in dom and 'class="supply"' in dom
         assert re.search(r"\d+ agents, \d+ waiting", dom)
 
