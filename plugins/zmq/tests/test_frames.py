@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from autoscaler.events import BuildFinished, BuildStarted, LifecycleHint
-from autoscaler.wire.zmq import FrameError, parse_frame
+from autoscaler.wire.zmq import FrameError, parse_frame, parse_plain
 
 FINALIZED = (
     'onFinalized {"name":"gate-foo","url":"job/gate-foo/","build":{"full_url":'
@@ -91,3 +92,42 @@ json_values = st.recursive(
 def test_random_json_under_real_topics_never_crash(topic: str, body: dict[str, object]) -> None:
     with contextlib.suppress(FrameError):
         parse(f"{topic} {json.dumps(body)}")
+
+
+build_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "number": st.sampled_from([None, 0, 12, 10**12, True, 1.5]),
+        "full_url": st.sampled_from([None, "", "https://j/job/x/1/", 3]),
+        "url": st.sampled_from([None, "", "job/x/1/", []]),
+        "node_name": st.sampled_from([None, "", "ci-python-1", "b", 3]),
+        "phase": st.sampled_from([None, "FINISHED", "FINALIZED", "COMPLETED", "RUNNING", 1]),
+        "status": st.sampled_from([None, "", "SUCCESS", "FAILURE", False]),
+        "parameters": json_values,
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@example("onFinalized", {"name": "j", "build": {"node_name": "b", "status": "", "url": "u", "full_url": "f"}})
+@example("onStarted", {"name": 5, "build": {"node_name": "b", "number": True, "phase": 1}})
+@given(
+    st.sampled_from(["onStarted", "onCompleted", "onFinalized"]),
+    st.fixed_dictionaries(
+        {"build": st.one_of(build_fields, build_fields, build_fields, json_values)},
+        optional={"name": st.one_of(st.text(max_size=5), st.integers(), st.none()), "url": json_values},
+    ),
+)
+def test_the_typed_reading_is_the_plain_reading(topic: str, body: dict[str, object]) -> None:
+    """Every frame reads the same through the typed decoder as through plain JSON: same event,
+    or the same error."""
+    text = json.dumps(body)
+    typed = outcome(lambda: parse(f"{topic} {text}"))
+    assert typed == outcome(lambda: parse_plain(topic, text, controller="main", source="zmq"))
+
+
+def outcome(read: Callable[[], object]) -> object:
+    try:
+        return read()
+    except FrameError as exc:
+        return str(exc)

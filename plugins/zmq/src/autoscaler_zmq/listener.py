@@ -115,13 +115,32 @@ class ZmqListener(DestroyListener):
                 sock.close(0)
 
     def _drain(self, sock: Any, endpoint: str) -> None:
-        for _ in range(DRAIN):
-            try:
-                frame = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            self.sequence[endpoint] += 1
-            self.handle(frame, f"{endpoint} frame #{self.sequence[endpoint]}")
+        """Read what is queued on one socket (up to ``DRAIN`` frames), then let the loop beat.
+        Per frame only the parse and the emit: the frame's number is counted once per drain and
+        named only for a malformed frame."""
+        recv, parse, emit = sock.recv, parse_frame, self.context.emit
+        controller, source = self.controller, self.source
+        start, count = self.sequence[endpoint], 0
+        try:
+            while count < DRAIN:
+                frame = recv(zmq.NOBLOCK)
+                count += 1
+                try:
+                    event = parse(frame, controller=controller, source=source)
+                except Exception as exc:
+                    self.received += count
+                    self.sequence[endpoint], start, count = start + count, start + count, 0
+                    self._malformed(exc, f"{endpoint} frame #{start}")
+                    continue
+                if event is None:
+                    self.context.count("ignored")
+                else:
+                    emit(event)
+        except zmq.Again:
+            pass
+        finally:
+            self.received += count
+            self.sequence[endpoint] = start + count
 
     def handle(self, frame: bytes, where: str = "") -> None:
         """Turn one frame into an engine event. A frame that cannot be parsed, for whatever
@@ -130,12 +149,15 @@ class ZmqListener(DestroyListener):
         try:
             event = parse_frame(frame, controller=self.controller, source=self.source)
         except Exception as exc:
-            self.malformed += 1
-            self.context.count("malformed")
-            reason = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {str(exc)[:200]}"
-            log.warning("zmq %s: malformed frame%s skipped: %s", self.source, f" from {where}" if where else "", reason)
+            self._malformed(exc, where)
             return
         if event is None:
             self.context.count("ignored")
             return
         self.context.emit(event)
+
+    def _malformed(self, exc: Exception, where: str) -> None:
+        self.malformed += 1
+        self.context.count("malformed")
+        reason = str(exc) if isinstance(exc, FrameError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("zmq %s: malformed frame%s skipped: %s", self.source, f" from {where}" if where else "", reason)
