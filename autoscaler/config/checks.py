@@ -46,7 +46,7 @@ def visibility_warnings(loaded: LoadedConfig, plugins: _Plugins) -> list[Problem
             continue
         controller = getattr(resolved.settings, "controller", None) or config.default_controller.name
         served = [(i, lab) for i, lab in enumerate(config.labels) if config.controller_of(lab).name == controller]
-        if any(lab.min_ready > 0 for _, lab in served):
+        if any(lab.min_ready > 0 or any(e.min_ready > 0 for e in lab.schedule) for _, lab in served):
             continue
         for i, lab in served:
             out.append(

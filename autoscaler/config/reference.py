@@ -16,12 +16,14 @@ from autoscaler.config.models import (
     DaemonConfig,
     LabelConfig,
     LimitsConfig,
+    ScheduleEntry,
 )
 from autoscaler.config.units import format_duration
 
 _SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("controllers[]", ControllerConfig),
     ("labels[]", LabelConfig),
+    ("labels[].schedule[]", ScheduleEntry),
     ("limits", LimitsConfig),
     ("api", ApiConfig),
     ("daemon", DaemonConfig),

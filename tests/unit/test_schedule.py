@@ -180,3 +180,17 @@ def test_the_readme_example_validates_and_means_what_the_readme_says(tmp_path: P
     assert in_force(lab, utc(2026, 11, 30, 17, 59)) == (6, 'schedule[0] "* 8-18 * * mon-fri" Europe/Berlin')  # 18:59
     assert in_force(lab, utc(2026, 11, 30, 18, 0)) == (1, "label")
     assert in_force(lab, utc(2026, 12, 5, 9, 0)) == (0, 'schedule[1] "* * * * sat,sun" UTC')
+
+
+@pytest.mark.parametrize(
+    ("schedule", "warned"), [("", True), ('    schedule: [{periods: ["* 8-18 * * *"], min-ready: 2}]\n', False)]
+)
+def test_a_scheduled_warm_pool_counts_as_seen_from_zero(tmp_path: Path, schedule: str, warned: bool) -> None:
+    """Pipeline jobs are seen only through a warm agent: a schedule that keeps one answers the warning."""
+    text = (
+        "controllers:\n  - url: http://j/\ndemand-listeners:\n  - {type: jenkins-queue, label-source: why}\n"
+        f"labels:\n  - name: python\n{schedule}"
+    )
+    code, out = validate(tmp_path, text)
+    assert code == 0, out
+    assert ("cannot be seen from zero agents" in out) is warned, out
