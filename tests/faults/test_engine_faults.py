@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import requests
 
-from autoscaler.engine.messages import Reconcile, Reload, Tick
+from autoscaler.engine.messages import DemandUpdate, Reconcile, Reload, Tick
 from autoscaler.engine.state import AgentState
-from autoscaler.events import BuildFinished, BuildStarted, LifecycleHint
+from autoscaler.events import BuildFinished, BuildStarted, DemandItem, DemandReport, LifecycleHint
 from autoscaler.jenkins.client import JenkinsError
 from autoscaler.plugin import AgentHandle, DriverStatus
 from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver
@@ -154,7 +154,9 @@ def test_a_reload_that_adds_a_controller_and_a_label_on_it_plans() -> None:
         }
     )
     w.send(Reload(config, {"second": second}, {"second": "t1ken"}))
-    w.demand("python", "go")
+    w.demand("python")
+    go = (DemandItem("second:1", expression="go"),)  # queued on the new controller, served by its pool
+    w.send(DemandUpdate("queue-second", "second", DemandReport(go, "second")))
     launched = {(spec.label.name, spec.controller.name, spec.credential) for spec in w.driver.launched}
     assert launched == {("python", "main", "t0ken"), ("go", "second", "t1ken")}
 
