@@ -169,7 +169,9 @@ class Daemon:
         self.engine.submit(Reconcile())
         for listener in listeners:
             self._started.append(listener)
-            _start_listener(listener, self.listener_start_timeout)
+            error = _start_listener(listener, self.listener_start_timeout)
+            if error is not None:  # shown as down (metrics, /healthz) instead of vanishing
+                self.supervisor.failed_to_start(listener_name(listener), error)
 
     def start(self) -> None:
         """Boot, then start the schedule and the API."""
@@ -314,8 +316,9 @@ class Daemon:
         return replaced
 
 
-def _start_listener(listener: Listener, timeout: float = 10.0) -> None:
-    """Start a listener without letting one that raises or hangs stop the daemon."""
+def _start_listener(listener: Listener, timeout: float = 10.0) -> str | None:
+    """Start a listener without letting one that raises or hangs stop the daemon; the error of
+    one that raised."""
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -333,3 +336,5 @@ def _start_listener(listener: Listener, timeout: float = 10.0) -> None:
     elif errors:
         exc = errors[0]
         log.error("listener %s failed to start; continuing without it: %s: %s", name, type(exc).__name__, exc)
+        return f"failed to start: {type(exc).__name__}: {exc}"
+    return None

@@ -151,6 +151,7 @@ class Supervisor:
         self.clock = clock
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
+        self._never_started: dict[str, Health] = {}
 
     def supervise(self, name: str, loop: Callable[[Run], None], *, stale_after: float | None = 60.0) -> Run:
         """Start ``loop`` in a thread (``listener-NAME``) and keep it running; ``stale_after`` None: never stale."""
@@ -160,8 +161,16 @@ class Supervisor:
             if old is not None and old.thread.is_alive():
                 raise ValueError(f"a loop named {name!r} is already supervised")
             self._runs[name] = run
+            self._never_started.pop(name, None)
         run.thread.start()
         return run
+
+    def failed_to_start(self, name: str, error: str) -> None:
+        """A listener whose ``start()`` raised: no loop runs, and it shows as failed (down in
+        ``autoscaler_listener_up``, unhealthy in ``/healthz``) until a reload starts it."""
+        with self._lock:
+            if name not in self._runs:
+                self._never_started[name] = Health(name, State.FAILED, 0, error, self.clock(), False)
 
     def heartbeat(self, name: str) -> None:
         """Progress of the loop ``name`` (same as its ``run.beat()``); unknown names are ignored."""
@@ -173,8 +182,9 @@ class Supervisor:
     def health(self) -> list[Health]:
         """Every supervised loop, by name."""
         with self._lock:
-            runs = sorted(self._runs.values(), key=lambda r: r.name)
-        return [run.health() for run in runs]
+            runs = list(self._runs.values())
+            failed = list(self._never_started.values())
+        return sorted([*(run.health() for run in runs), *failed], key=lambda h: h.name)
 
     def unhealthy(self) -> list[Health]:
         """Loops dead for good or stale: the reason ``/healthz`` fails."""

@@ -66,7 +66,7 @@ def make(tmp_path: Path) -> Iterator[object]:
             "controllers": [{"name": "main", "url": "http://127.0.0.1:9/", "user": "u", "token": "t"}],
             "driver": {"type": "local", "work-dir": str(tmp_path / "agents")},
             "demand-listeners": [{"name": "stuck", "type": "stuck", "mode": mode}],
-            "labels": [{"name": "python", "command": ["sleep", "30"], "max": 1}],
+            "labels": [{"name": "python", "command": ["sleep", "30"], "max": 1, "connect": "inbound"}],
             "daemon": {"id": "stuck", "tick": "0.1s"},
         }
         daemon = Daemon(
@@ -115,3 +115,18 @@ def test_a_hung_poll_makes_demand_unknown_not_stale(make) -> None:  # type: igno
         threading.Event().wait(0.05)
     assert done.is_set()
     assert ask(daemon, "demand")["per_label"] == {"python": 1}  # type: ignore[index]  # kept, not zero
+
+
+def test_a_listener_whose_start_raises_shows_as_down_not_absent(make) -> None:  # type: ignore[no-untyped-def]
+    """Dropped with one log line, it was missing from autoscaler_listener_up and /healthz, so an
+    alert on a listener being down could not see it."""
+    from prometheus_client import generate_latest
+
+    daemon = make("raise-start")
+    daemon.start()
+    report = daemon.supervisor.report()
+    assert report["unhealthy"] == ["stuck"]
+    (listener,) = report["listeners"]
+    assert listener["state"] == "failed" and "RuntimeError: cannot start" in str(listener["last_error"])
+    exposition = generate_latest(daemon.metrics.registry).decode()
+    assert 'autoscaler_listener_up{listener="stuck"} 0.0' in exposition
