@@ -9,7 +9,7 @@ from autoscaler import DemandItem, DemandListener, DemandReport, DemandUnknown, 
 
 
 class FileDemandSettings(ListenerSettings):
-    """``type: file-demand``: demand per label read from a JSON file."""
+    """Demand per label read from a JSON file (its type name is the entry point's name)."""
 
     path: str
     """JSON object mapping a label expression to a number of queued builds."""
