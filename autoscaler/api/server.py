@@ -47,6 +47,7 @@ from autoscaler.api.metrics import render
 from autoscaler.config.models import ApiConfig
 from autoscaler.counters import PluginCounters
 from autoscaler.engine.errors import AgentNotFound, CommandError, InvalidState, UnknownCommand
+from autoscaler.engine.fence import NotLeader
 from autoscaler.engine.messages import Command
 from autoscaler.secrets import read_secret
 from autoscaler.supervision import Supervisor
@@ -66,8 +67,9 @@ SECURITY_HEADERS = (
     ("X-Frame-Options", "DENY"),
 )
 
-STATUS_OF: dict[type[CommandError], int] = {AgentNotFound: 404, InvalidState: 409, UnknownCommand: 400}
-"""The status code of each error an engine command raises (any other refusal: 400)."""
+STATUS_OF: dict[type[CommandError], int] = {AgentNotFound: 404, InvalidState: 409, UnknownCommand: 400, NotLeader: 503}
+"""The status code of each error an engine command raises (any other refusal: 400). A standby
+replica refuses changes with 503: the request is fine, this replica cannot act on it now."""
 
 
 class EngineHandle(Protocol):

@@ -249,3 +249,11 @@ def test_autoscaler_leader_is_exported_and_follows_the_lease(api: KubeApi) -> No
     assert leader_gauge(registry) == 1.0 and engine.fence.leading()
     chosen.release()
     assert leader_gauge(registry) == 0.0
+
+
+def test_the_api_answers_a_change_refused_by_a_standby_with_503() -> None:
+    """Not a bad request (400): the same request succeeds on the leader, or here after a failover."""
+    from autoscaler.api.server import status_of
+    from autoscaler.engine.fence import NotLeader
+
+    assert status_of(NotLeader("standby: this replica does not lead; hold refused")) == 503
