@@ -15,6 +15,7 @@ from autoscaler.config.models import (
     ControllerConfig,
     DaemonConfig,
     LabelConfig,
+    LeaderElectionConfig,
     LimitsConfig,
     ScheduleEntry,
 )
@@ -27,6 +28,7 @@ _SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("limits", LimitsConfig),
     ("api", ApiConfig),
     ("daemon", DaemonConfig),
+    ("daemon.leader-election", LeaderElectionConfig),
 )
 
 
