@@ -26,6 +26,7 @@ __all__ = [
     "agent_credential_problems",
     "agent_env",
     "agent_user",
+    "daemon_token",
     "fill",
     "has_daemon_token",
     "read_agent_credential",
@@ -123,6 +124,15 @@ def agent_user(controller: ControllerConfig) -> str | None:
 def has_daemon_token(controller: ControllerConfig) -> bool:
     """The daemon authenticates to this controller with a token of its own."""
     return any(v is not None for v in (controller.token, controller.token_file, controller.token_env))
+
+
+def daemon_token(controller: ControllerConfig) -> str | None:
+    """The daemon's own token, to make sure an agent is never given it (``None`` when it cannot
+    be read here)."""
+    try:
+        return read_secret(file=controller.token_file, env=controller.token_env, inline=controller.token)
+    except SecretError:
+        return None
 
 
 def read_agent_credential(controller: ControllerConfig) -> str | None:

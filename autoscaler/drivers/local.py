@@ -30,7 +30,14 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from autoscaler.agent_env import Secret, agent_credential_problems, agent_env, fill, has_daemon_token
+from autoscaler.agent_env import (
+    Secret,
+    agent_credential_problems,
+    agent_env,
+    daemon_token,
+    fill,
+    has_daemon_token,
+)
 from autoscaler.drivers.local_procs import alive as _alive
 from autoscaler.drivers.local_procs import inside, scan_orphans
 from autoscaler.drivers.local_procs import signal_group as _signal_group
@@ -38,7 +45,6 @@ from autoscaler.drivers.local_procs import start_ticks as _start_ticks
 from autoscaler.drivers.local_procs import wait_gone as _wait_gone
 from autoscaler.drivers.logtail import with_tail
 from autoscaler.inbound import inbound_launch, node_secret_of
-from autoscaler.jenkins.credentials import CredentialError, read_token
 from autoscaler.plugin import (
     AgentHandle,
     Driver,
@@ -159,11 +165,7 @@ class LocalDriver(Driver):
                 f"for swarm label {spec.label.name!r}, and agents never get the daemon's token",
                 transient=False,
             )
-        try:
-            daemon_token = read_token(spec.controller)
-        except CredentialError:
-            daemon_token = None
-        if daemon_token is not None and spec.credential == daemon_token:
+        if spec.credential == daemon_token(spec.controller):
             raise DriverError(
                 f"controller {spec.controller.name!r}: the agent credential is the daemon's own token; "
                 "give agents a token of a user that may only connect agents",
