@@ -59,7 +59,7 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"{item['what']}: {reason['text']}  [{reason['kind']}]")
             continue
         head = f"{item['key']} ({item['what']})"
-        facts = []
+        facts = [f"queued on {item['controller']}"] if item.get("controller") else []
         if item.get("waiting_seconds") is not None:
             facts.append(f"queued {format_duration(item['waiting_seconds'])} ago")
         if item.get("wants"):

@@ -148,3 +148,17 @@ def test_a_controller_that_is_down_holds_back_only_its_own_pools() -> None:
     assert states[names["west"]] == AgentState.BOOTING  # west's agent waits for west to be readable
     assert names["east"] not in states or states[names["east"]] in (AgentState.RETIRING, AgentState.FAILED)
     assert w.engine.state.demand.per_label()["python-west"] == 1  # west's last report is kept
+
+
+def test_why_names_the_controller_a_build_is_queued_on() -> None:
+    from autoscaler.cli.why_cmd import render
+
+    item = {
+        "key": "west:7",
+        "what": "build-py",
+        "controller": "west",
+        "label": "python-west",
+        "reason": {"kind": "max", "text": "python-west is at its max of 4 agents (4 running)"},
+    }
+    text = render({"items": [item]})
+    assert text.splitlines()[0] == "west:7 (build-py): queued on west, served by label python-west"
