@@ -1,6 +1,6 @@
 """Benchmarks: each figure side by side with its physical limit, in one run. Prints one table.
 
-    python3 -m uv run python bench/run.py
+    python3 -m uv run python bench/run.py [planning scale launch_reaction zmq kafka burst ...]
 
 Never run in CI; never a timed unit test.
 """
@@ -58,9 +58,9 @@ def best(fn: Any, repeat: int = 5) -> float:
 # -- planning ---------------------------------------------------------------------------------
 
 
-def queue_payload(items: int, labels: int) -> bytes:
+def queue_payload(items: int, labels: int, first: int = 0) -> bytes:
     out = []
-    for i in range(items):
+    for i in range(first, first + items):
         label = f"label-{i % labels}"
         if i % 2:
             task = {"_class": "org.jenkinsci.plugins.workflow.support.steps.ExecutorStepExecution$PlaceholderTask"}
@@ -113,6 +113,13 @@ def bench_planning() -> None:
         f"{t_plan / t_json:.2f}x",
     )
 
+    full_poll_rows(config, agents)
+
+
+def full_poll_rows(config: Config, agents: list[Agent]) -> None:
+    """Decode (the listener's typed decoder) + why + resolve + plan, as the daemon does it: one
+    listener and one demand book across polls. Steady: each poll 1 % of the queue has left and as
+    many new builds came in. Cold: a fresh listener and book (the daemon's first poll)."""
     from autoscaler_jenkins_queue.listener import JenkinsQueueListener, QueueSettings
 
     from autoscaler.engine.demand import DemandBook
@@ -130,29 +137,37 @@ def bench_planning() -> None:
         }
     ).encode()
 
-    class Controller:  # answers /computer from memory: its decoding is part of the measured cost
+    class Controller:  # answers /computer from memory (only read when the queue names a node)
         name = "main"
 
         def get_json(self, path: str) -> Any:
             return json.loads(computers)
 
-    context = PluginContext(config=config, emit=print, jenkins={"main": Controller()})  # type: ignore[dict-item]
-    listener = JenkinsQueueListener(QueueSettings(type="jenkins-queue"), context)
+    def fresh() -> tuple[Any, DemandBook]:
+        context = PluginContext(config=config, emit=print, jenkins={"main": Controller()})  # type: ignore[dict-item]
+        return JenkinsQueueListener(QueueSettings(type="jenkins-queue"), context), DemandBook(config)
 
-    def full_poll() -> None:
-        items = json.loads(payload)["items"]
-        report = DemandReport(tuple(listener.read_items(items)), "main")
-        book = DemandBook(config)
+    def poll(listener: Any, book: DemandBook, payload: bytes) -> None:
+        report = DemandReport(tuple(listener.read_queue(payload)), "main")
         book.update(DemandUpdate("q", "main", report), {}, 1.0)
         plan(agents=agents, demand=book.per_label(), config=config, backoff={}, bucket=TokenBucket(0, 0), now=1.0)
 
-    t_poll = best(full_poll)
-    row(
-        "full queue poll: decode queue and /computer (5,000 nodes) + parse why + resolve + plan",
-        f"{t_poll * 1000:.1f} ms",
-        f"json.loads {t_json * 1000:.1f} ms",
-        f"{t_poll / t_json:.2f}x",
-    )
+    payloads = [queue_payload(10_000, 50, first=100 * k) for k in range(12)]
+    listener, book = fresh()
+    poll(listener, book, payloads[0])
+    steady, cold, loads = [], [], []
+    for k in range(1, 12):  # interleaved: json.loads, a steady poll, a cold poll
+        loads.append(best(lambda k=k: json.loads(payloads[k]), 1))
+        steady.append(best(lambda k=k: poll(listener, book, payloads[k]), 1))
+        cold.append(best(lambda k=k: poll(*fresh(), payloads[k]), 1))
+    t_json = min(loads)
+    for name, times in (("steady queue, 1 % changed per poll", steady), ("first poll, cold", cold)):
+        row(
+            f"full queue poll of 10,000 items ({name}): typed decode + why + resolve + plan",
+            f"{min(times) * 1000:.1f} ms",
+            f"json.loads {t_json * 1000:.1f} ms",
+            f"{min(times) / t_json:.2f}x (target <= 2x)",
+        )
 
 
 # -- reaction and ingest over ZMQ ---------------------------------------------------------------
@@ -163,14 +178,37 @@ class TimingDriver(FakeDriver):
         super().__init__(time.time)
         self.deleted_at: dict[str, float] = {}
         self.launched_at: list[float] = []
+        self.arrived = threading.Event()
+        """Set at each launch and delete: the bench waits on it (a spinning waiter would hold the
+        GIL from the engine thread for up to a switch interval, 5 ms, and measure itself)."""
 
     def delete(self, name: str, *, grace: float) -> None:
         self.deleted_at[name] = time.perf_counter()
         super().delete(name, grace=grace)
+        self.arrived.set()
 
     def launch(self, spec: Any) -> AgentHandle:
         self.launched_at.append(time.perf_counter())
-        return super().launch(spec)
+        handle = super().launch(spec)
+        self.arrived.set()
+        return handle
+
+
+class TimedEngine(Engine):
+    """The engine, with the CPU time (of its own thread) each message took: the daemon's cost
+    without the waits that other processes on a shared machine put into wall-clock figures."""
+
+    cpu: dict[str, list[float]]
+
+    def step(self, message: Any) -> None:
+        started = time.thread_time()
+        super().step(message)
+        self.__dict__.setdefault("cpu", {}).setdefault(type(message).__name__, []).append(time.thread_time() - started)
+
+
+def cpu_of(engine: Engine, kind: str) -> str:
+    times = getattr(engine, "cpu", {}).get(kind, [])
+    return f"engine CPU {pct(times, 50) * 1000:.2f}/{pct(times, 99) * 1000:.2f} ms" if times else ""
 
 
 def bare_zmq_hop(count: int) -> list[float]:
@@ -212,7 +250,7 @@ def busy_engine(count: int) -> tuple[Engine, TimingDriver, FakeController, list[
     for name in names:
         driver.agents[name] = AgentHandle(name, "python", "main", DriverStatus.RUNNING, time.time())
         jenkins.set(name, online=True, builds=("b",))
-    engine = Engine(config, driver, {"main": jenkins}, InlineExecutor())
+    engine = TimedEngine(config, driver, {"main": jenkins}, InlineExecutor())
     engine.step(DriverSeen(driver.list()))
     engine.step(DemandUpdate("q", "main", DemandReport((), "main")))
     threading.Thread(target=engine.run, daemon=True).start()
@@ -252,65 +290,72 @@ def bench_zmq() -> None:
     hops = bare_zmq_hop(count)
     row(
         f"teardown: onFinalized -> delete at the driver (p50/p99, n={len(reaction)})",
-        f"{pct(reaction, 50) * 1000:.2f}/{pct(reaction, 99) * 1000:.2f} ms",
+        f"{pct(reaction, 50) * 1000:.2f}/{pct(reaction, 99) * 1000:.2f} ms ({cpu_of(engine, 'BuildFinished')})",
         f"bare PUB->SUB hop {pct(hops, 50) * 1000:.2f}/{pct(hops, 99) * 1000:.2f} ms",
-        f"+{(pct(reaction, 99) - pct(hops, 99)) * 1000:.2f} ms p99",
+        f"+{(pct(reaction, 99) - pct(hops, 99)) * 1000:.2f} ms p99 (target <= 1 ms)",
     )
     listener.stop()
     engine.submit(Stop())
 
-    # ingest: a burst through the listener into an inbox, vs a bare SUB loop on the same stream
-    total = 100_000
-    frame = b'onFinalized {"name":"j","build":{"number":1,"phase":"FINISHED","node_name":"ci-python-x"}}'
-    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    pub2 = ctx.socket(zmq.PUB)
-    pub2.setsockopt(zmq.SNDHWM, 0)
-    port2 = pub2.bind_to_random_port("tcp://127.0.0.1")
-    listener2 = ZmqListener(
-        ZmqSettings(type="zmq", endpoints=(f"tcp://127.0.0.1:{port2}",)), PluginContext(config=config, emit=inbox.put)
+    pub.close(0)
+    ours, bare = [], []
+    for _ in range(2):  # interleaved, best of each: scheduling on 2 shared cores swings either way
+        ours.append(zmq_ingest(config, listener=True))
+        bare.append(zmq_ingest(config, listener=False))
+    row(
+        "ingest: zmq listener into the engine inbox (100,000 distinct builds)",
+        f"{max(ours):,.0f} events/s",
+        f"bare SUB loop {max(bare):,.0f}/s",
+        f"{max(ours) / max(bare):.2f}x (target >= 0.8x)",
     )
-    listener2.start()
-    while listener2.received == 0:
-        pub2.send(frame)
-        time.sleep(0.01)
-    base = listener2.received
-    started = time.perf_counter()
-    for _ in range(total):
-        pub2.send(frame)
-    while listener2.received - base < total and time.perf_counter() - started < 60:
-        time.sleep(0.005)
-    ours = (listener2.received - base) / (time.perf_counter() - started)
-    listener2.stop()
+
+
+def zmq_ingest(config: Config, *, listener: bool, total: int = 100_000) -> float:
+    """Events/s through the zmq listener into an inbox, or through a bare SUB loop that only
+    receives, for a burst of ``total`` frames of distinct builds."""
+    from autoscaler_zmq import ZmqListener, ZmqSettings
+
+    body = '{"name":"j","build":{"number":%d,"phase":"FINISHED","status":"SUCCESS","node_name":"ci-python-x"}}'
+    frames = [b"onFinalized " + (body % i).encode() for i in range(total)]
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.SNDHWM, 0)
+    endpoint = f"tcp://127.0.0.1:{pub.bind_to_random_port('tcp://127.0.0.1')}"
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    ours = ZmqListener(ZmqSettings(type="zmq", endpoints=(endpoint,)), PluginContext(config=config, emit=inbox.put))
     sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.RCVHWM, 0)
-    sub.connect(f"tcp://127.0.0.1:{port2}")
-    sub.setsockopt(zmq.SUBSCRIBE, b"onFinalized")
-    while True:
-        pub2.send(frame)
-        if sub.poll(20):
-            sub.recv()
-            break
-    while sub.poll(20):
+    if listener:
+        ours.start()
+    else:
+        sub.setsockopt(zmq.RCVHWM, 0)
+        sub.connect(endpoint)
+        sub.setsockopt(zmq.SUBSCRIBE, b"onFinalized")
+    received = (lambda: ours.received) if listener else (lambda: sub.poll(20) and sub.recv() and 1)
+    while not received():  # until the subscription is live
+        pub.send(frames[0])
+        time.sleep(0.01)
+    time.sleep(0.1)
+    base = ours.received
+    while not listener and sub.poll(20):
         sub.recv()
     got = 0
     started = time.perf_counter()
-    for _ in range(total):
-        pub2.send(frame)
-    while got < total:
-        if not sub.poll(2000):
-            break
-        sub.recv()
-        got += 1
-    bare = got / (time.perf_counter() - started)
-    row(
-        "ingest: zmq listener into the engine inbox",
-        f"{ours:,.0f} events/s",
-        f"bare SUB loop {bare:,.0f}/s",
-        f"{ours / bare:.2f}x",
-    )
-    pub.close(0)
-    pub2.close(0)
+    for frame in frames:
+        pub.send(frame)
+    if listener:
+        while ours.received - base < total and time.perf_counter() - started < 60:
+            time.sleep(0.002)
+        got = ours.received - base
+    else:
+        while got < total and sub.poll(2000):
+            sub.recv()
+            got += 1
+    rate = got / (time.perf_counter() - started)
+    if listener:
+        ours.stop()
     sub.close(0)
+    pub.close(0)
+    return rate
 
 
 def bench_launch_reaction() -> None:
@@ -328,18 +373,17 @@ def bench_launch_reaction() -> None:
         }
     )
     driver = TimingDriver()
-    engine = Engine(config, driver, {"main": FakeController()}, InlineExecutor())
+    engine = TimedEngine(config, driver, {"main": FakeController()}, InlineExecutor())
     thread = threading.Thread(target=engine.run, daemon=True)
     thread.start()
     reaction = []
     items: list[DemandItem] = []
     for i in range(count):
         items.append(DemandItem(f"main:{i}", expression="python"))
-        launched = len(driver.launched_at)
+        driver.arrived.clear()
         sent = time.perf_counter()
         engine.submit(DemandUpdate("queue", "main", DemandReport(tuple(items), "main"), observed_at=time.monotonic()))
-        while len(driver.launched_at) == launched:
-            time.sleep(0)
+        driver.arrived.wait(5)
         reaction.append(driver.launched_at[-1] - sent)
     engine.submit(Stop())
     receiver = CloudEventsReceiver(
@@ -363,9 +407,9 @@ def bench_launch_reaction() -> None:
     receiver.stop()
     row(
         f"reaction: queue report in -> launch at the driver (p50/p99, n={count}, queue up to {count})",
-        f"{pct(reaction, 50) * 1000:.2f}/{pct(reaction, 99) * 1000:.2f} ms",
+        f"{pct(reaction, 50) * 1000:.2f}/{pct(reaction, 99) * 1000:.2f} ms ({cpu_of(engine, 'DemandUpdate')})",
         f"CloudEvents HTTP POST {pct(posts, 50) * 1000:.2f}/{pct(posts, 99) * 1000:.2f} ms",
-        f"+{pct(reaction, 99) * 1000:.2f} ms p99 on top",
+        f"+{pct(reaction, 99) * 1000:.2f} ms p99 on top of it (target <= 1 ms)",
     )
 
 
@@ -602,6 +646,93 @@ def tracked(count: int) -> Engine:
     return engine
 
 
+# -- 10x: 100,000 agents ---------------------------------------------------------------------------
+
+
+def scale_config() -> Config:
+    return Config.model_validate(
+        {
+            "controllers": [{"name": f"c{i}", "url": f"http://j{i}/"} for i in range(20)],
+            "labels": [{"name": f"l{i}", "max": 1000, "controller": f"c{i % 20}"} for i in range(1000)],
+            "limits": {"max-agents": 200_000, "launches-per-second": 100_000},
+        }
+    )
+
+
+def scale_agents(count: int, config: Config) -> list[Agent]:
+    """Agents as the engine makes them (the label's and controller's names shared, not copies):
+    60 % busy, 30 % idle, 10 % booting."""
+    states = [AgentState.BUSY] * 6 + [AgentState.READY] * 3 + [AgentState.BOOTING]
+    labs = config.labels
+    return [
+        Agent(
+            f"ci-{labs[i % 1000].name}-{i:06d}",
+            labs[i % 1000].name,
+            labs[i % 1000].controller or "",
+            states[i % 10],
+            0,
+            0,
+        )
+        for i in range(count)
+    ]
+
+
+def bench_scale() -> None:
+    config = scale_config()
+    agents = scale_agents(100_000, config)
+    demand = {f"l{i}": 20 for i in range(1000)}
+    seen = {f"c{i}": 0.0 for i in range(20)}
+
+    def run() -> None:
+        plan(
+            agents=agents,
+            demand=demand,
+            config=config,
+            backoff={},
+            bucket=TokenBucket(0, 0),
+            now=1.0,
+            seen=seen,
+            wall=1e9,
+        )
+
+    cpu = []
+    for _ in range(5):
+        started = time.process_time()
+        run()
+        cpu.append(time.process_time() - started)
+    row(
+        "plan(): 100,000 agents (60 % busy, 30 % idle, 10 % booting), 1,000 labels, 20 controllers",
+        f"{best(run) * 1000:.1f} ms ({min(cpu) * 1000:.1f} ms CPU)",
+        "target 50 ms",
+        f"{best(run) / 0.050:.2f}x of the target",
+    )
+    code = "import gc,os;from bench.run import scaled,rss_mb;e=scaled({});gc.collect();print(rss_mb(os.getpid()))"
+    with_agents = float(subprocess.check_output([sys.executable, "-c", code.format(100_000)], cwd=ROOT))
+    without = float(subprocess.check_output([sys.executable, "-c", code.format(0)], cwd=ROOT))
+    per_agent = (with_agents - without) * 1024 / 100_000
+    row(
+        "engine tracking 100,000 agents, 1,000 labels, 20 controllers (RSS)",
+        f"{with_agents:.0f} MB",
+        f"same process with none {without:.0f} MB",
+        f"+{per_agent:.2f} KB/agent (target <= 1 KB)",
+    )
+
+
+def scaled(count: int) -> Engine:
+    """An engine that adopted ``count`` agents from its driver (the driver's own list is then
+    dropped: the figure is the engine's)."""
+    config = scale_config()
+    driver = FakeDriver(time.time)
+    for agent in scale_agents(count, config):
+        driver.agents[agent.name] = AgentHandle(
+            agent.name, agent.label, agent.controller, DriverStatus.RUNNING, time.time()
+        )
+    engine = Engine(config, driver, {c.name: FakeController(c.name) for c in config.controllers}, InlineExecutor())
+    engine.step(DriverSeen(driver.list()))
+    driver.agents.clear()
+    return engine
+
+
 # -- burst ------------------------------------------------------------------------------------
 
 
@@ -639,8 +770,12 @@ def bench_burst() -> None:
 
 
 def bench_kubernetes_calls() -> None:
+    from kubernetes.client import CoordinationV1Api
+
+    from autoscaler.config.models import LeaderElectionConfig
     from autoscaler.drivers.kubernetes.driver import KubernetesDriver
     from autoscaler.drivers.kubernetes.settings import KubernetesSettings
+    from autoscaler.leader import LeaderElector
     from autoscaler.plugin import LaunchSpec
     from autoscaler.testing.kubernetes import KubeApi
 
@@ -652,21 +787,34 @@ def bench_kubernetes_calls() -> None:
             KubernetesSettings(type="kubernetes", url=api.url, namespace="ci", qps=1000, burst=1000),
             PluginContext(config=config, emit=lambda e: None),
         )
+        elector = LeaderElector(
+            CoordinationV1Api(driver.api_client),
+            LeaderElectionConfig(enabled=True),
+            name="autoscaler-leader",
+            namespace="ci",
+            identity="bench",
+        )
+        assert elector.try_once(), "the only replica leads"
         driver.list()
         for i in range(100):
             driver.launch(LaunchSpec(f"ci-python-{i:06d}", config.labels[0], config.controllers[0], "autoscaler"))
         for _ in range(50):
             driver.list()  # reconciles
+            elector.try_once()  # a renewal every retry-period
         for i in range(100):
             driver.delete(f"ci-python-{i:06d}", grace=0)
         driver.close()
         calls = dict(api.store.calls)
-    per_agent = (calls.get("POST pods", 0) + calls.get("DELETE pods", 0)) / 100
+    pods = {k: v for k, v in calls.items() if k.endswith(" pods")}
+    per_agent = (pods.get("POST pods", 0) + pods.get("DELETE pods", 0)) / 100
+    watches, lists = pods.get("WATCH pods", 0), pods.get("GET pods", 0)
+    other = sum(pods.values()) - pods.get("POST pods", 0) - pods.get("DELETE pods", 0) - watches - lists
+    leases = sum(v for k, v in calls.items() if "lease" in k.lower())
     row(
-        "kubernetes API calls per agent lifecycle (100 agents, 50 reconciles)",
+        "kubernetes API calls per agent lifecycle (100 agents, 50 reconciles, leader election on)",
         f"{per_agent:.1f}",
         "2 + the watch",
-        f"watches {calls.get('WATCH pods', 0)}, lists {calls.get('GET pods', 0)}",
+        f"pods: watches {watches}, lists {lists}, other {other}; Lease: {leases} for 51 renewals",
     )
 
 
@@ -674,15 +822,20 @@ def main() -> None:
     print(
         f"autoscaler benchmarks on {platform.machine()} / {os.cpu_count()} cores / Python {platform.python_version()}"
     )
-    for bench in (
+    benches = (
         bench_planning,
+        bench_scale,
         bench_launch_reaction,
         bench_zmq,
         bench_kafka,
         bench_burst,
         bench_kubernetes_calls,
         bench_footprint,
-    ):
+    )
+    chosen = sys.argv[1:]  # names to run only some, e.g. `bench/run.py planning zmq`
+    for bench in benches:
+        if chosen and bench.__name__.removeprefix("bench_") not in chosen:
+            continue
         print(f"{bench.__name__}...", flush=True)
         bench()
     width = [max(len(r[i]) for r in ROWS) for i in range(4)]
