@@ -108,12 +108,14 @@ def reading(state: RuntimeState, config: Config, now: Now) -> StateReading:
     demand = state.demand.per_label()
     stats = state.stats
     out = StateReading(ready=1.0 if state.ready else 0.0)
-    for label in {*labels, *(a.label for a in state.agents.values())}:
+    controller_of = {a.label: a.controller for a in state.agents.values()}
+    controller_of.update({lab.name: config.controller_of(lab).name for lab in config.labels})
+    for label, controller in controller_of.items():
         for kind in AgentState:
-            out.agents[(label, str(kind))] = counts[(label, kind)]
+            out.agents[(controller, label, str(kind))] = counts[(label, kind)]
     for label in labels:
         backoff = state.backoff.get(label)
-        out.demand[label] = demand.get(label, 0)
+        out.demand[(controller_of[label], label)] = demand.get(label, 0)
         out.backoff[label] = max(0.0, backoff.until - now.mono) if backoff and backoff.active(now.mono) else 0.0
     for counter, source in (
         (out.launches, stats.launched),

@@ -10,7 +10,7 @@ backoff, the oldest waiting build) is set on the engine's thread right before ea
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 
@@ -37,8 +37,8 @@ def package_version() -> str:
 class StateReading:
     """Values read from the engine's state at the last scrape (label tuples -> value)."""
 
-    agents: dict[tuple[str, str], float] = field(default_factory=dict)
-    demand: dict[str, float] = field(default_factory=dict)
+    agents: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    demand: dict[tuple[str, str], float] = field(default_factory=dict)
     backoff: dict[str, float] = field(default_factory=dict)
     oldest_waiting: dict[tuple[str, str], float] = field(default_factory=dict)
     demand_unknown: dict[str, float] = field(default_factory=dict)
@@ -52,8 +52,8 @@ class StateReading:
 
 
 _GAUGES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
-    ("agents", "autoscaler_agents", ("label", "state"), "Agents by label and state."),
-    ("demand", "autoscaler_demand", ("label",), "Queued builds per label."),
+    ("agents", "autoscaler_agents", ("controller", "label", "state"), "Agents by label and state."),
+    ("demand", "autoscaler_demand", ("controller", "label"), "Queued builds per label."),
     ("backoff", "autoscaler_backoff_seconds", ("label",), "Seconds until a failing label may launch again."),
     (
         "oldest_waiting",
@@ -102,7 +102,7 @@ class StateCollector(Collector):
 
 
 def _family(
-    family: GaugeMetricFamily | CounterMetricFamily, values: dict[str, float] | dict[tuple[str, str], float]
+    family: GaugeMetricFamily | CounterMetricFamily, values: Mapping[str, float] | Mapping[tuple[str, ...], float]
 ) -> Metric:
     for key, value in sorted(values.items()):
         family.add_metric(list(key) if isinstance(key, tuple) else [str(key)], value)

@@ -114,8 +114,8 @@ def test_demand_and_events_views(running: Running) -> None:
 
 def test_metrics_health_and_readiness(running: Running) -> None:
     text = requests.get(running.url + "metrics", timeout=5).text
-    assert 'autoscaler_agents{label="python",state="booting"} 2' in text
-    assert 'autoscaler_demand{label="python"} 2' in text
+    assert 'autoscaler_agents{controller="main",label="python",state="booting"} 2' in text
+    assert 'autoscaler_demand{controller="main",label="python"} 2' in text
     assert 'autoscaler_launches_total{label="python"} 2' in text
     assert requests.get(running.url + "healthz", timeout=5).status_code == 200
     assert requests.get(running.url + "readyz", timeout=5).status_code == 503  # Jenkins not seen yet

@@ -75,8 +75,8 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def test_every_family_is_exported_at_zero_before_anything_happens() -> None:
     samples = World().scrape()
     assert value(samples, "autoscaler_launches_total", label="java") == 0
-    assert value(samples, "autoscaler_agents", label="python", state="busy") == 0
-    assert value(samples, "autoscaler_demand", label="python") == 0
+    assert value(samples, "autoscaler_agents", controller="main", label="python", state="busy") == 0
+    assert value(samples, "autoscaler_demand", controller="main", label="python") == 0
     assert value(samples, "autoscaler_oldest_waiting_seconds", controller="main", label="python") == 0
     assert value(samples, "autoscaler_leaked_agents_total", label="java") == 0
     assert value(samples, "autoscaler_agent_failures_total", label="python", reason="image-pull") == 0
