@@ -34,6 +34,13 @@ def run(config_file: str | None, once: bool, dry_run: bool, log_level: str) -> N
         loaded = load_config(path)
         for warning in loaded.warnings:
             log.warning("config: %s", warning)
+        if once and not dry_run and loaded.config.daemon.leader_election.enabled:
+            click.echo(
+                "autoscaler: --once would act outside leader election (daemon.leader-election is enabled: "
+                "only the elected replica launches and retires); use --once --dry-run to see the plan",
+                err=True,
+            )
+            sys.exit(2)
         from autoscaler.daemon import Daemon
         from autoscaler.standby import become_active
 

@@ -41,3 +41,15 @@ def test_once_against_a_jenkins_that_refuses_connections_exits_non_zero(tmp_path
     assert "autoscaler: cannot reach controller 'main'" in run.stderr
     assert "autoscaler: cannot reach demand listener 'queue'" in run.stderr
     assert time.monotonic() - started < 30
+
+
+def test_once_refuses_to_act_outside_leader_election(tmp_path: Path) -> None:
+    """With replicas electing a leader, a --once pass would launch and retire behind the leader's back."""
+    with SimJenkins() as sim:
+        config = sim_config(sim, tmp_path)
+    config["driver"] = {"type": "kubernetes", "url": "http://127.0.0.1:9", "namespace": "ci"}
+    config["labels"] = [{"name": "java", "connect": "inbound", "image": "jenkins/inbound-agent:latest"}]
+    config["daemon"]["leader-election"] = {"enabled": True}
+    run = run_once(write(tmp_path / "c.yaml", config))
+    assert run.returncode == 2, run.stderr[-3000:]
+    assert "--once would act outside leader election" in run.stderr
