@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
@@ -35,6 +34,9 @@ QUEUE_TREE = "items[id,why,blocked,buildable,pending,stuck,inQueueSince,task[nam
 NODES_TREE = "computer[displayName,assignedLabels[name]]"
 NODES_MAX_AGE = 60.0
 """Seconds a read of node names is trusted before the next poll that names a node reads it again."""
+_NO_LABELS: frozenset[str] = frozenset()
+_EXPRESSION = "\0expression "
+"""Key prefix, among ``why`` texts, of a task's own label expression turned into a reason."""
 _NOT_BUILDABLE = ("hudson.model.Queue$WaitingItem", "hudson.model.Queue$BlockedItem", "hudson.model.Queue$LeftItem")
 
 
@@ -67,8 +69,10 @@ class JenkinsQueueListener(DemandListener):
         """The atoms of each configured label, as of the last poll (a reload may change them)."""
         self._labels: dict[str, bool] = {}
         """Text -> whether a label of ``_atoms`` serves it."""
-        self._seen: dict[int | str, _Seen] = {}
-        """Queue id -> the item as the last poll saw it (reused while it is unchanged)."""
+        self._seen: dict[int | str, tuple[QueueItem, Reason | None]] = {}
+        """Queue id -> the item as the last poll saw it, and what it waits for (kept while unchanged)."""
+        self._made: dict[int | str, DemandItem] = {}
+        """Queue id -> its demand item, for the items of ``_seen`` (made again when nodes are read)."""
         self._why: dict[str, Reason] = {}
         """``why`` text -> its reason, within one poll (a queue repeats a few texts many times)."""
 
@@ -127,15 +131,17 @@ class JenkinsQueueListener(DemandListener):
         atoms = tuple(lab.atoms for lab in self.context.labels())
         if atoms != self._atoms:
             self._atoms, self._labels, self._seen = atoms, {}, {}
-        before, seen = self._seen, {}
-        found: list[_Seen] = []
+        before, seen, made = self._seen, {}, {}
+        found: list[tuple[QueueItem, Reason]] = []
         need_nodes = shutdown = False
         for item in items:
             entry = before.get(item.id)
-            if entry is None or entry.item != item:
-                entry = _Seen(item, self._reason(item))
+            if entry is None or entry[0] != item:
+                entry = (item, self._reason(item))
+            elif item.id in self._made:
+                made[item.id] = self._made[item.id]
             seen[item.id] = entry
-            reason = entry.reason
+            reason = entry[1]
             if reason is None:
                 continue
             if reason.kind == "shutdown":
@@ -143,17 +149,16 @@ class JenkinsQueueListener(DemandListener):
                 continue
             if reason.kind == "node" or (reason.kind == "label-or-node" and not self._is_label(reason.text)):
                 need_nodes = need_nodes or reason.text not in self._nodes
-            found.append(entry)
-        self._seen, self._why = seen, {}
+            found.append((item, reason))
+        self._seen, self._made, self._why = seen, made, {}
         if shutdown and not self._shutdown_logged:
             log.info("%s is quieting down: no agents are launched for its queue", self.controller)
         self._shutdown_logged = shutdown
         if need_nodes or (found and time.monotonic() - self._nodes_read > NODES_MAX_AGE and self._nodes):
             self._nodes = self._node_labels()
             self._nodes_read = time.monotonic()
-            for entry in seen.values():
-                entry.demand = None  # made with the former node labels
-        return [entry.demand or self._item(entry) for entry in found]
+            made.clear()  # made with the former node labels
+        return [made.get(item.id) or self._item(item, reason) for item, reason in found]
 
     def _reason(self, item: QueueItem) -> Reason | None:
         """What the item waits for; None when it is not waiting for an agent (shutdown is kept:
@@ -168,7 +173,9 @@ class JenkinsQueueListener(DemandListener):
             return reason
         expression = item.expression
         if expression is not None and reason.kind in ("label-or-node", "node", "bare", "label"):
-            reason = Reason("label", expression)
+            reason = self._why.get(_EXPRESSION + expression) or self._why.setdefault(
+                _EXPRESSION + expression, Reason("label", expression)
+            )
         return reason if reason.kind in ("label", "node", "label-or-node") else None
 
     def _is_label(self, text: str) -> bool:
@@ -185,17 +192,18 @@ class JenkinsQueueListener(DemandListener):
             self._labels[text] = known
         return known
 
-    def _item(self, entry: _Seen) -> DemandItem:
-        item, reason, nodes = entry.item, entry.reason, self._nodes
-        assert reason is not None
+    def _item(self, item: QueueItem, reason: Reason) -> DemandItem:
+        nodes = self._nodes
         key = f"{self.controller}:{item.id}"
-        if reason.kind == "node" or (reason.kind == "label-or-node" and reason.text in nodes):
-            demand = DemandItem(
-                key, node=reason.text, node_labels=nodes.get(reason.text, frozenset()), since=item.since, what=item.what
-            )
+        since = float(item.inQueueSince) / 1000.0 if item.inQueueSince is not None else None
+        task = item.task
+        what = ((task.name or task.url) if task is not None else None) or "pipeline node block"
+        text = reason.text
+        if reason.kind == "node" or (reason.kind == "label-or-node" and text in nodes):
+            demand = DemandItem(key, None, text, nodes.get(text, _NO_LABELS), since, what)
         else:
-            demand = DemandItem(key, expression=reason.text, since=item.since, what=item.what)
-        entry.demand = demand
+            demand = DemandItem(key, text, None, _NO_LABELS, since, what)
+        self._made[item.id] = demand
         return demand
 
     def _node_labels(self) -> dict[str, frozenset[str]]:
@@ -210,15 +218,6 @@ class JenkinsQueueListener(DemandListener):
                     str(lab.get("name")) for lab in entry.get("assignedLabels") or [] if isinstance(lab, Mapping)
                 )
         return out
-
-
-@dataclass(slots=True)
-class _Seen:
-    """One queue item as last seen: what it waits for and, once made, its demand item."""
-
-    item: QueueItem
-    reason: Reason | None
-    demand: DemandItem | None = None
 
 
 def _pick(reasons: list[Reason]) -> Reason:
