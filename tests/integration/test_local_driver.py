@@ -290,7 +290,12 @@ def plant(driver: LocalDriver, name: str, workdir: str) -> subprocess.Popen[byte
     """A process anyone on the machine could start, claiming to be one of this daemon's agents."""
     env = {"PATH": os.environ["PATH"], "AUTOSCALER_DAEMON_ID": "test-daemon", "AUTOSCALER_AGENT_NAME": name}
     env.update({"AGENT_LABEL": "python", "AGENT_WORKDIR": workdir})
-    return subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+    proc = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
+    deadline = time.monotonic() + 10  # Popen returns a moment before exec shows the new environment
+    while b"AUTOSCALER_AGENT_NAME=" not in Path(f"/proc/{proc.pid}/environ").read_bytes():
+        assert time.monotonic() < deadline, "the planted process did not start"
+        time.sleep(0.01)
+    return proc
 
 
 def test_a_planted_process_with_a_path_for_a_name_is_not_adopted(
