@@ -77,8 +77,24 @@ def _check(path: str, registry: Registry) -> tuple[LoadedConfig | None, list[Pro
             )
     if loaded is not None:
         problems += runtime_problems(loaded, resolved)
+        local = loaded.config.driver.type == "local"
+        (problems if local else warnings).extend(_credential_problems(loaded, token_needed=local))
         warnings += visibility_warnings(loaded, _Demand(tuple(r for r in resolved if r.path[0] == "demand-listeners")))
     return loaded, problems, warnings
+
+
+def _credential_problems(loaded: LoadedConfig, *, token_needed: bool) -> list[Problem]:
+    """What ``run`` refuses (local driver) or warns of (Kubernetes): swarm agents without a
+    credential of their own, at the controller's line."""
+    from autoscaler.agent_env import agent_credential_problems
+
+    out = []
+    for message in agent_credential_problems(loaded.config, token_needed=token_needed):
+        index = next(
+            i for i, c in enumerate(loaded.config.controllers) if message.startswith(f"controller {c.name!r}:")
+        )
+        out.append(loaded.problem(("controllers", index), message))
+    return out
 
 
 @dataclass(frozen=True)

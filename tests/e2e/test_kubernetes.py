@@ -93,7 +93,8 @@ def test_config_validate_accepts_a_kubestack_config(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "KubeStack format" in run.stdout
     warnings = run.stderr.splitlines()
-    assert len(warnings) == 3
+    assert len(warnings) == 4
     assert "jenkins.pass: inline Jenkins password" in warnings[0]
     assert "kubernetes.api_key: inline Kubernetes API key" in warnings[1]
-    assert "cannot be seen from zero agents" in warnings[2]
+    assert "swarm label(s) python have no agent credential" in warnings[2]  # KubeStack had no agent user
+    assert "cannot be seen from zero agents" in warnings[3]

@@ -12,10 +12,15 @@ from autoscaler.cli.main import cli
 from autoscaler.discovery import PluginNotFound, Registry
 
 
-def write_config(tmp_path: Path, *, token: bool = True, work_dir: str | None = None) -> Path:
+def write_config(
+    tmp_path: Path, *, token: bool = True, work_dir: str | None = None, agent_credential: bool = True
+) -> Path:
     token_file = tmp_path / "jenkins-token"
     if token:
         token_file.write_text("s3cret\n")
+    agent_token = tmp_path / "agent-token"
+    agent_token.write_text("agent-s3cret\n")
+    agent = f"    agent-user: agents\n    agent-token-file: {agent_token}\n" if agent_credential else ""
     work = work_dir or str(tmp_path / "agents")
     text = f"""\
 controllers:
@@ -23,7 +28,7 @@ controllers:
     url: https://jenkins.example.org
     user: autoscaler
     token-file: {token_file}
-driver: {{type: local, work-dir: {work}}}
+{agent}driver: {{type: local, work-dir: {work}}}
 demand-listeners:
   - {{name: queue, type: jenkins-queue, interval: 5s}}
 destroy-listeners:
@@ -137,3 +142,18 @@ def test_validate_refuses_a_config_using_a_duplicate_type(tmp_path: Path, duplic
     assert code == 1
     line = next(x for x in out.splitlines() if "destroy-listeners[0].type" in x)
     assert "ambiguous" in line and "other-zmq" in line and "jenkins-autoscaler-zmq" in line
+
+
+def test_swarm_agents_without_their_own_credential_are_refused_as_run_refuses_them(tmp_path: Path) -> None:
+    """The local driver never hands agents the daemon's token: run refuses such a config, so validate does."""
+    path = write_config(tmp_path, agent_credential=False)
+    code, out = validate(path)
+    assert code == 1, out
+    assert f"{path}:2: controllers[0]: controller 'main': swarm label(s) python have no agent credential" in out
+    kubernetes = path.read_text().replace(
+        f"driver: {{type: local, work-dir: {tmp_path / 'agents'}}}", "driver: {type: kubernetes}"
+    )
+    path.write_text(kubernetes.replace("command: swarm-agent", "image: swarm-agent"))
+    code, out = validate(path)
+    assert code == 0, out  # a pod reads its token from a Secret: only the user name is missing, a warning
+    assert "warning:" in out and "have no agent credential" in out
