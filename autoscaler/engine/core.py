@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 
 from autoscaler.config.models import Config, LabelConfig
-from autoscaler.engine import build_tags, failures, launches, lifecycle, results, scrape, views, why
+from autoscaler.engine import build_tags, failures, launches, lifecycle, reload, results, scrape, views, why
 from autoscaler.engine.cleanup import Strays
 from autoscaler.engine.commands import run_command
 from autoscaler.engine.demand import DemandBook
@@ -311,15 +311,8 @@ class Engine:
                 self.io.spawn_retire(agent)
             elif agent.state == AgentState.BUSY:
                 self.io.do(lifecycle.offline_needed(self.config, agent))  # a failed take-offline, again
-        # Pipelines name no agent in their events: a one-shot agent's first build is seen in /computer
-        # only. Watch from the moment it runs (booting), so it goes offline before that build ends.
-        watched = (AgentState.BOOTING, AgentState.READY, AgentState.BUSY, AgentState.DISCONNECTED)
-        for name in self.controllers:
-            if any(
-                a.controller == name and a.state in watched and not lifecycle.label_of(self.config, a).reuse
-                for a in self.state.agents.values()
-            ):
-                self.io.refresh(name)
+        for name in lifecycle.watched_controllers(self.state, self.config):
+            self.io.refresh(name)
         scrape.harvest(self.state, now)  # agent-seconds and usage stay current between scrapes
         self._plan(now)
 
@@ -330,21 +323,13 @@ class Engine:
 
     def _on_reload(self, message: Reload) -> None:
         new: Config = message.config
-        missing = {lab.controller for lab in new.labels if lab.controller} - {c.name for c in new.controllers}
-        if missing:  # the loader refuses this; never let a bad config reach the planner
-            log.error("reload refused: labels name unknown controllers %s", ", ".join(sorted(missing)))
+        if reload.refused(new):
             return
-        changed = [lab.name for lab in new.labels if lab not in self.config.labels]
+        reload.apply(self.state, self.config, new, self.wall())
         self.config = new
         self.controllers.update(message.controllers)
         if message.credentials:
             self.credentials = {**self.credentials, **message.credentials}
-        self.state.demand.reconfigure(new)
-        names = {lab.name for lab in new.labels}
-        self.state.backoff = {k: v for k, v in self.state.backoff.items() if k in names}
-        self.state.record(
-            "reload", None, f"config reloaded; labels changed: {', '.join(changed) or 'none'}", self.wall()
-        )
         for name in message.controllers:
             self.io.refresh(name)
         self._plan(self.now())

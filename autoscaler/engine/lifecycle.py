@@ -194,3 +194,11 @@ def release(rt: RuntimeState, agent: Agent, now: Now, why: str) -> list[Effect]:
     agent.hold_reason = ""
     rt.record("released", agent, why, now.wall)
     return [MarkHold(agent.name, None, None), Refresh(agent.controller)]
+
+
+def watched_controllers(rt: RuntimeState, config: Config) -> set[str]:
+    """Controllers to read at every tick. Pipelines name no agent in their events: a one-shot
+    agent's first build is seen in ``/computer`` only. Watched from the moment it runs (booting),
+    so it goes offline before that build ends."""
+    watched = (AgentState.BOOTING, AgentState.READY, AgentState.BUSY, AgentState.DISCONNECTED)
+    return {a.controller for a in rt.agents.values() if a.state in watched and not label_of(config, a).reuse}
