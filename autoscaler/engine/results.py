@@ -43,7 +43,10 @@ def launched(rt: RuntimeState, config: Config, result: Launched, now: Now) -> bo
     if agent is None:
         return False
     if result.handle is not None:
-        lifecycle.apply_handle(rt, agent, result.handle, now)
+        # the create call's answer is the oldest news of the agent: a driver's watch event that
+        # arrived first (Pending: unschedulable; Running) already moved it on
+        if agent.state == AgentState.REQUESTED:
+            lifecycle.apply_handle(rt, agent, result.handle, now)
         return False
     del rt.agents[result.name]
     rt.stats.launch_failures[agent.label] += 1

@@ -8,9 +8,9 @@ import pytest
 
 from autoscaler.config.models import Config
 from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import Command, ComputersSeen, DemandUpdate, DriverSeen, Reconcile, Tick
+from autoscaler.engine.messages import Command, ComputersSeen, DemandUpdate, DriverSeen, Launched, Reconcile, Tick
 from autoscaler.engine.state import AgentState
-from autoscaler.events import BuildFinished, BuildStarted, DemandItem, DemandReport, LifecycleHint
+from autoscaler.events import AgentChanged, BuildFinished, BuildStarted, DemandItem, DemandReport, LifecycleHint
 from autoscaler.plugin import AgentHandle, DriverError, DriverStatus
 from autoscaler.testing.fakes import FakeClock, FakeController, FakeDriver, InlineExecutor
 
@@ -111,6 +111,21 @@ def test_a_computer_read_that_began_before_a_build_started_does_not_end_it() -> 
     w.clock.advance(0.5)
     w.send(ComputersSeen("main", w.jenkins.computers(), observed_at=w.clock()))
     assert w.driver.deleted == [name]
+
+
+def test_the_create_calls_answer_does_not_hide_what_a_watch_event_told_first() -> None:
+    """A watch event (Pending: unschedulable) can beat the create call's answer (Pending, nothing
+    more) to the engine; the agent must still say where it is stuck."""
+    w = World()
+    w.demand("python")
+    (name,) = w.states()
+    w.engine.state.agents[name].state = AgentState.REQUESTED  # as while its create call is in flight
+    stuck = AgentHandle(name, "python", "main", DriverStatus.PENDING, w.clock(), detail="unschedulable: 0/3 nodes")
+    pending = AgentHandle(name, "python", "main", DriverStatus.PENDING, w.clock(), detail="pending")
+    w.send(AgentChanged(stuck))
+    w.send(Launched(name, pending))
+    assert w.states() == {name: AgentState.PENDING}
+    assert w.engine.state.agents[name].comment == "unschedulable: 0/3 nodes"
 
 
 def test_a_stale_queue_report_does_not_launch_twice() -> None:
