@@ -19,7 +19,6 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 
-from autoscaler.api.server import read_api_token
 from autoscaler.config.errors import ConfigError
 from autoscaler.config.loader import config_path, load_config
 from autoscaler.config.models import ApiConfig
@@ -128,6 +127,8 @@ class ApiClient:
                 settings = _lenient_api(path)
         if token is None and settings.token_file is not None:
             try:
+                from autoscaler.api.server import read_api_token  # the server stack, only when needed
+
                 token = read_api_token(settings)
             except SecretError:
                 token = None
