@@ -1,17 +1,5 @@
-"""The daemon's HTTP plumbing: WSGI on cheroot, bound to a TCP port or a Unix socket.
-
-Why cheroot (CherryPy's server, a production WSGI server with no dependency of its own), not
-``http.server`` (which Python's docs say is not for production):
-
-- threaded like the daemon (no event loop to bridge to the engine's inbox);
-- a bounded worker pool (``numthreads``/``max``) and a bounded accept queue, where
-  ``ThreadingHTTPServer`` starts one thread per connection without limit;
-- a socket timeout on every accepted connection, so a client that never finishes its
-  headers (slowloris) is dropped instead of holding a thread forever;
-- bounded request line and headers (414/413 beyond ``max_request_header_size``);
-- Unix socket binding (the API's default), here made 0600 before it is reachable;
-- the application sees the headers before it reads the body (``wsgi.input`` is read lazily),
-  so a request can be refused (wrong token, too large, wrong type) without reading its body.
+"""The daemon's HTTP plumbing: WSGI on cheroot (see :mod:`autoscaler.wire.wsgi` for why cheroot
+and not ``http.server``), bound to a TCP port or to a Unix socket made 0600 before it is reachable.
 """
 
 from __future__ import annotations
@@ -24,20 +12,15 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from cheroot import wsgi
-from cheroot.workers import threadpool
+from autoscaler.wire.wsgi import App, Environ, Server, StartResponse, status_line
 
 log = logging.getLogger(__name__)
 
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
-App = Callable[[Environ, StartResponse], Iterable[bytes]]
+__all__ = ["Environ", "HttpError", "HttpServer", "StartResponse", "content_length", "error", "read_body", "respond"]
 
-MAX_HEADERS = 16 * 1024
-"""Request line plus headers, in bytes (cheroot answers 414 or 413 beyond)."""
 MAX_SOCKET_PATH = 107
 """Longest Unix socket path the kernel accepts (``sun_path`` holds 108 bytes with its NUL)."""
 
@@ -50,24 +33,6 @@ class HttpError(Exception):
         self.status = status
         self.close = close
         """Close the connection: the body was not read, so the stream cannot be reused."""
-
-
-REASONS = {
-    200: "OK",
-    202: "Accepted",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    411: "Length Required",
-    413: "Content Too Large",
-    415: "Unsupported Media Type",
-    421: "Misdirected Request",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
 
 
 def respond(
@@ -85,7 +50,7 @@ def respond(
     else:
         data = json.dumps(body, indent=1).encode()
     out = [("Content-Type", content_type), ("Content-Length", str(len(data))), *headers]
-    start_response(f"{status} {REASONS.get(status, 'Status')}", out)
+    start_response(status_line(status), out)
     return [data]
 
 
@@ -112,52 +77,14 @@ def read_body(environ: Environ, length: int) -> bytes:
     return bytes(environ["wsgi.input"].read(length)) if length else b""
 
 
-class _Gateway(wsgi.Gateway_10):
-    """Closes the connection after a response that says ``Connection: close`` instead of
-    reading (and discarding) the body the application chose not to read."""
-
-    def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Any:
-        write = super().start_response(status, headers, exc_info)
-        if any(k.lower() == "connection" and v.lower() == "close" for k, v in headers):
-            self.req.close_connection = True
-        return write
-
-
-class _Pool(threadpool.ThreadPool):
-    """cheroot's worker pool with daemon threads: a server that is never stopped (a start that
-    failed half-way) cannot keep the process from exiting."""
-
-    def _spawn_worker(self) -> threadpool.WorkerThread:
-        worker = threadpool.WorkerThread(self.server)  # type: ignore[no-untyped-call]
-        worker.name = f"http-{worker.name}"
-        worker.daemon = True
-        worker.start()
-        return worker
-
-
-class _Server(wsgi.Server):
-    """cheroot's server with daemon workers, and a Unix socket that is never reachable with a
-    wider mode than 0600 and never takes over the socket of a live daemon."""
-
-    def __init__(self, address: Any, app: App, *, threads: int, timeout: float) -> None:
-        super().__init__(
-            address,
-            app,
-            numthreads=threads,
-            max=threads,
-            request_queue_size=64,
-            timeout=timeout,  # type: ignore[arg-type]  # cheroot's stub says int; a float works
-            shutdown_timeout=2,
-        )
-        self.requests = _Pool(self, min=threads, max=threads, accepted_queue_size=64, accepted_queue_timeout=1)
+class _Server(Server):
+    """A Unix socket never reachable with a wider mode than 0600, and never taking over the
+    socket of a live daemon."""
 
     def bind_unix_socket(self, bind_addr: str) -> socket.socket:
         sock = bind_private_socket(bind_addr)
         self.socket = sock
         return sock
-
-    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-        log.log(min(level, logging.WARNING), "api http: %s", msg, exc_info=traceback)
 
 
 def bind_private_socket(path: str) -> socket.socket:
@@ -207,10 +134,7 @@ class HttpServer:
         self, address: tuple[str, int] | str, app: App, *, name: str, threads: int = 4, timeout: float = 10.0
     ) -> None:
         self.name = name
-        self.server = _Server(address, app, threads=threads, timeout=timeout)
-        self.server.gateway = _Gateway
-        self.server.max_request_header_size = MAX_HEADERS
-        self.server.expiration_interval = 0.1  # how soon the serving loop sees a stop (and drops idle clients)
+        self.server = _Server(address, app, name=name, threads=threads, timeout=timeout)
         self.server.prepare()  # binds now: an address in use fails the start, not later
         self.address = self.server.bind_addr
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)

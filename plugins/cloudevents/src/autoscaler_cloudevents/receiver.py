@@ -15,59 +15,23 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-from cheroot import wsgi
-from cheroot.workers import threadpool
 from pydantic import Field, field_validator
 
 from autoscaler.plugin import DestroyListener, ListenerSettings, PluginContext, Run, read_secret
 from autoscaler.wire.cloudevents import CloudEvent, InvalidEvent, from_binary, from_structured, to_engine_event
+from autoscaler.wire.wsgi import Environ, Server, StartResponse, status_line
 
 log = logging.getLogger(__name__)
 STALE_AFTER = 60.0
 """A server loop silent this long (it beats every half second) is reported as hung."""
-MAX_HEADERS = 16 * 1024
-"""Request line plus headers, in bytes (cheroot answers 414 or 413 beyond)."""
-REASONS = {202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
-REASONS.update({411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type"})
-
-Environ = dict[str, Any]
-StartResponse = Callable[..., Any]
 
 
 class Refused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-class _Gateway(wsgi.Gateway_10):
-    """Closes the connection after a refusal instead of reading the unread body."""
-
-    def start_response(self, status: Any, headers: Any, exc_info: Any = None) -> Any:
-        write = super().start_response(status, headers, exc_info)
-        if ("Connection", "close") in headers:
-            self.req.close_connection = True
-        return write
-
-
-class _Pool(threadpool.ThreadPool):
-    """cheroot's worker pool with daemon threads: a receiver never stopped (a daemon whose start
-    failed half-way) cannot keep the process from exiting."""
-
-    def _spawn_worker(self) -> threadpool.WorkerThread:
-        worker = threadpool.WorkerThread(self.server)  # type: ignore[no-untyped-call]
-        worker.name = f"cloudevents-{worker.name}"
-        worker.daemon = True
-        worker.start()
-        return worker
-
-
-class _Server(wsgi.Server):
-    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
-        log.log(min(level, logging.WARNING), "cloudevents http: %s", msg, exc_info=traceback)
 
 
 class CloudEventsSettings(ListenerSettings):
@@ -116,23 +80,10 @@ class CloudEventsReceiver(DestroyListener):
         self.accepted = 0
         self.rejected = 0
 
-    def _bind(self, host: str, port: int) -> _Server:
-        server = _Server(
-            (host, port),
-            self.app,
-            numthreads=self.ce.threads,
-            max=self.ce.threads,
-            request_queue_size=64,
-            timeout=self.ce.timeout,  # type: ignore[arg-type]  # cheroot's stub says int; a float works
-            shutdown_timeout=2,
-            accepted_queue_size=64,
-            accepted_queue_timeout=1,
+    def _bind(self, host: str, port: int) -> Server:
+        server = Server(
+            (host, port), self.app, name=f"cloudevents-{self.source}", threads=self.ce.threads, timeout=self.ce.timeout
         )
-        threads = self.ce.threads
-        server.requests = _Pool(server, min=threads, max=threads, accepted_queue_size=64, accepted_queue_timeout=1)
-        server.gateway = _Gateway
-        server.max_request_header_size = MAX_HEADERS
-        server.expiration_interval = 0.1  # how soon the serving loop sees a stop
         server.prepare()  # binds now: a port in use fails the start, not later
         return server
 
@@ -227,7 +178,7 @@ class CloudEventsReceiver(DestroyListener):
             self.context.count("malformed" if code == 400 else f"rejected-{code}")
             log.warning("cloudevents %s: rejected a POST (%d): %s", self.source, code, error)
             headers += [("Content-Type", "application/json"), ("Connection", "close")]
-        start_response(f"{code} {REASONS.get(code, 'Status')}", headers)
+        start_response(status_line(code), headers)
         return [body]
 
 
