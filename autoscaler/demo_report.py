@@ -12,6 +12,7 @@ from typing import Any
 
 from autoscaler.cli import tables
 from autoscaler.metrics.startup import breakdown_rows
+from autoscaler.metrics.usage import percentile
 
 SAMPLE_EVERY = 0.1
 """Seconds between the samples of the pools and agents the latency split is computed from."""
@@ -50,13 +51,6 @@ class Latencies:
             capacity.append(free_from - queued)
             reaction.append(max(0.0, requested - free_from))
         return capacity, reaction
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class Progress:

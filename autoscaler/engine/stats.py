@@ -39,12 +39,3 @@ class Stats:
 
     def count_event(self, source: str, kind: str) -> None:
         self.events[(source or "unknown", kind)] += 1
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0..100); None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]

@@ -13,7 +13,7 @@ from autoscaler.config.models import Config
 from autoscaler.engine import failures, phases, reasons, scrape
 from autoscaler.engine.runtime import Now, RuntimeState
 from autoscaler.engine.state import Agent, AgentState
-from autoscaler.engine.stats import percentile
+from autoscaler.metrics.usage import percentile
 
 POOL_COLUMNS = ("demand", "requested", "pending", "booting", "ready", "busy", "retiring", "held")
 
