@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import queue
+import time
+from collections.abc import Callable
 from typing import Any
 
 from autoscaler.config.models import Config
 from autoscaler.drivers.kubernetes.driver import KubernetesDriver
 from autoscaler.drivers.kubernetes.settings import KubernetesSettings
-from autoscaler.events import AgentChanged, Event
+from autoscaler.engine.core import Engine
+from autoscaler.engine.messages import DemandUpdate, DriverSeen
+from autoscaler.events import AgentChanged, DemandItem, DemandReport, Event
 from autoscaler.jenkins.client import JenkinsClient
 from autoscaler.plugin import LaunchSpec, PluginContext
+from autoscaler.testing.fakes import FakeClock, InlineExecutor
 from autoscaler.testing.jenkins import SimJenkins
 from autoscaler.testing.kubernetes import KubeApi, Kubelet
 
@@ -74,3 +79,40 @@ class K8sWorld:
         self.kubelet.stop()
         self.api.stop()
         self.sim.stop()
+
+
+class EngineRun:
+    """The engine (fake clock, inline I/O) on a world's driver and Jenkins; the driver's watch
+    reports into it, and a first listing adopts what runs."""
+
+    def __init__(self, world: K8sWorld, driver: KubernetesDriver | None = None) -> None:
+        self.world = world
+        self.clock = FakeClock(time.time())
+        self.driver = driver or world.driver
+        self.engine = Engine(
+            world.config,
+            self.driver,
+            {"main": world.jenkins},
+            InlineExecutor(),
+            clock=self.clock,
+            credentials={"main": world.sim.token},
+        )
+        world.context.emit = self.engine.submit  # the driver's watch reports into this engine
+        self.engine.step(DriverSeen(self.driver.list()))  # start-up adoption pass
+
+    def demand(self, label: str, count: int = 1) -> None:
+        """``count`` builds queued for ``label``, of the job ``<label>-job``."""
+        items = tuple(DemandItem(f"main:{label}:{i}", expression=label, what=f"{label}-job") for i in range(count))
+        self.engine.submit(DemandUpdate("queue", "main", DemandReport(items, "main"), observed_at=self.clock()))
+        self.engine.drain()
+
+    def settle(self, predicate: Callable[[], bool], what: str = "condition", timeout: float = 20) -> None:
+        """Let the driver's watch events reach the engine until ``predicate`` holds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.engine.drain()
+            if predicate():
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}: {self.engine.state.agents}")
+            time.sleep(0.02)

@@ -2,51 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from autoscaler.drivers.kubernetes.driver import KubernetesDriver
 from autoscaler.drivers.kubernetes.podspec import build_pod
-from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import DemandUpdate, DriverSeen, Reconcile, Tick
-from autoscaler.events import DemandItem, DemandReport
-from autoscaler.testing.fakes import FakeClock, InlineExecutor
-from tests.integration.k8s_world import NS, K8sWorld
+from autoscaler.engine.messages import Reconcile, Tick
+from tests.integration.k8s_world import NS, EngineRun, K8sWorld
 
-
-class Run:
-    def __init__(self, world: K8sWorld, driver: KubernetesDriver | None = None) -> None:
-        self.world = world
-        self.clock = FakeClock(time.time())
-        self.driver = driver or world.driver
-        self.engine = Engine(
-            world.config,
-            self.driver,
-            {"main": world.jenkins},
-            InlineExecutor(),
-            clock=self.clock,
-            credentials={"main": world.sim.token},
-        )
-        world.context.emit = self.engine.submit  # the driver's watch reports into this engine
-        self.engine.step(DriverSeen(self.driver.list()))  # start-up adoption pass
-
-    def demand(self, label: str, count: int) -> None:
-        items = tuple(DemandItem(f"main:{label}:{i}", expression=label) for i in range(count))
-        self.engine.submit(DemandUpdate("queue", "main", DemandReport(items, "main"), observed_at=self.clock()))
-        self.engine.drain()
-
-    def settle(self, predicate: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
-        """Let the driver's watch events reach the engine until ``predicate`` holds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.engine.drain()
-            if predicate():
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}: {self.engine.state.agents}")
-            time.sleep(0.02)
+Run = EngineRun
 
 
 @pytest.fixture
@@ -95,8 +60,8 @@ def test_a_restarted_engine_adopts_running_pods(world: K8sWorld) -> None:
     first.demand("python", 2)
     first.settle(
         lambda: len(world.sim.model.nodes) == 2 and all(n.connected for n in world.sim.model.nodes.values()),
-        30,
         "two agents online",
+        timeout=30,
     )
     creates = world.api.store.calls["POST pods"]
     restarted_driver = KubernetesDriver(world.settings, world.context)  # a new process: no memory at all

@@ -3,52 +3,20 @@ a pod the scheduler cannot place, a pod pulling its image, a bad image, an OOM-k
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from autoscaler.engine.core import Engine
-from autoscaler.engine.messages import Command, DemandUpdate, DriverSeen
+from autoscaler.engine.messages import Command
 from autoscaler.engine.state import AgentState
-from autoscaler.events import DemandItem, DemandReport, LifecycleHint
-from autoscaler.testing.fakes import FakeClock, InlineExecutor
-from tests.integration.k8s_world import K8sWorld
+from autoscaler.events import LifecycleHint
+from tests.integration.k8s_world import EngineRun, K8sWorld
 
 MESSAGE = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available."
 
 
-class Run:
-    def __init__(self, world: K8sWorld) -> None:
-        self.world = world
-        self.clock = FakeClock(time.time())
-        self.engine = Engine(
-            world.config,
-            world.driver,
-            {"main": world.jenkins},
-            InlineExecutor(),
-            clock=self.clock,
-            credentials={"main": world.sim.token},
-        )
-        world.context.emit = self.engine.submit
-        self.engine.step(DriverSeen(world.driver.list()))
-
-    def demand(self, label: str) -> None:
-        items = (DemandItem(f"main:{label}", expression=label, what=f"{label}-job"),)
-        self.engine.submit(DemandUpdate("queue", "main", DemandReport(items, "main"), observed_at=self.clock()))
-        self.engine.drain()
-
-    def settle(self, predicate: Callable[[], bool], what: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            self.engine.drain()
-            if predicate():
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}: {self.engine.state.agents}")
-            time.sleep(0.02)
-
+class Run(EngineRun):
     def why(self, q: str) -> dict[str, Any]:
         command = Command("why", {"q": q})
         self.engine.submit(command)
@@ -88,7 +56,7 @@ def test_a_pod_pulling_its_image_is_named(world: K8sWorld) -> None:
     run = Run(world)
     run.demand("python")
     run.settle(lambda: "pulling image" in run.comment(), "the image pull")
-    reason = run.why("main:python")
+    reason = run.why("main:python:0")
     assert reason["kind"] == "agent-pulling-image"
     assert "registry.example.org/ci/swarm-agent:3.47" in reason["text"]
 
